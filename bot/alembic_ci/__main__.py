@@ -1,0 +1,3 @@
+from alembic_ci.cli import main
+
+raise SystemExit(main())

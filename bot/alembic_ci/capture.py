@@ -1,0 +1,117 @@
+"""Watches every statement the run sends through SQLAlchemy, whoever opened the connection
+(our engine, or one env.py built from app settings):
+
+- refuses, before it runs, any statement on a database other than the scratch database;
+- records the statements of each revision, with their parameters rendered;
+- gives every new MySQL session a lock-wait timeout, so a migration waiting on a lock held by
+  its own second connection fails in seconds instead of the server's default 24 hours.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import Pool
+
+from .errors import UnsafeConnection
+from .report import Statement
+from .server import describe
+
+_MYSQL_DRIVER_MODULES = ("pymysql", "MySQLdb", "mysql", "mariadb", "asyncmy", "aiomysql")
+_MAX_ROWS_RENDERED = 20
+
+
+def _where(url: URL) -> tuple:
+    return ((url.host or "localhost").lower(), url.port or 3306, url.database, url.query.get("unix_socket"))
+
+
+class Capture:
+    def __init__(self, scratch_url: URL, lock_wait_timeout: int) -> None:
+        self._allowed = _where(scratch_url)
+        self._scratch_url = scratch_url
+        self.lock_wait_timeout = int(lock_wait_timeout)
+        self.recording = False
+        self.window: list[Statement] = []
+        self.pending: Optional[Statement] = None
+        self._started = 0.0
+        self.server_seconds = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> "Capture":
+        event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "after_cursor_execute", self._after)
+        event.listen(Pool, "connect", self._on_connect)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        event.remove(Engine, "before_cursor_execute", self._before)
+        event.remove(Engine, "after_cursor_execute", self._after)
+        event.remove(Pool, "connect", self._on_connect)
+
+    def take(self) -> list[Statement]:
+        """The statements recorded since the last call."""
+        window, self.window = self.window, []
+        return window
+
+    # -- listeners -------------------------------------------------------------------------
+    def _on_connect(self, dbapi_connection, connection_record) -> None:
+        if not type(dbapi_connection).__module__.startswith(_MYSQL_DRIVER_MODULES):
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET SESSION lock_wait_timeout = {self.lock_wait_timeout}, "
+                           f"innodb_lock_wait_timeout = {self.lock_wait_timeout}")
+        finally:
+            cursor.close()
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        url = conn.engine.url
+        if _where(url) != self._allowed:
+            target = f"database {url.database!r} at {describe(url)}" if url.database else describe(url)
+            raise UnsafeConnection(
+                f"env.py opened a connection to {target}, not to the scratch database "
+                f"{self._scratch_url.database!r}; stopped before running anything there",
+                "make env.py use the connection alembic-ci passes in config.attributes[\"connection\"] "
+                "(Alembic cookbook: 'Sharing a Connection across one or more programmatic migration "
+                "commands') or the sqlalchemy.url it sets, instead of building its own engine from app settings",
+            )
+        if self.recording:
+            self.pending = Statement(sql=_render(cursor, statement, parameters, executemany))
+            self._started = time.perf_counter()
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        if self.recording and self.pending is not None:
+            elapsed = time.perf_counter() - self._started
+            self.server_seconds += elapsed
+            self.pending.duration_ms = round(elapsed * 1000, 3)
+            self.window.append(self.pending)
+            self.pending = None
+
+
+def _render(cursor, statement: str, parameters, executemany: bool) -> str:
+    """The statement as the server received it: parameters rendered by the driver itself
+    (whitespace tidied: SQLAlchemy's DDL ends lines with ", " and indents with tabs)."""
+    return tidy_sql(_with_parameters(cursor, statement, parameters, executemany))
+
+
+def tidy_sql(sql: str) -> str:
+    return "\n".join(line.rstrip().replace("\t", "    ") for line in sql.strip().splitlines())
+
+
+def _with_parameters(cursor, statement: str, parameters, executemany: bool) -> str:
+    if not parameters:
+        return statement.strip()
+    mogrify = getattr(cursor, "mogrify", None)
+    if mogrify is None:
+        return f"{statement.strip()}\n-- parameters: {parameters!r}"
+    try:
+        if not executemany:
+            return mogrify(statement, parameters).strip()
+        rows = [mogrify(statement, row).strip() for row in list(parameters)[:_MAX_ROWS_RENDERED]]
+        more = len(parameters) - len(rows)
+        return ";\n".join(rows) + (f";\n-- ... and {more} more rows" if more > 0 else "")
+    except Exception:  # a driver that cannot render these parameters: show them as data
+        return f"{statement.strip()}\n-- parameters: {parameters!r}"

@@ -1,0 +1,117 @@
+"""The check pipeline: project -> revision graph -> sandbox (server, scratch database) ->
+replay -> drift -> a Report (plain data). Nothing here knows about GitHub or output formats."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from . import drift, gitbase
+from .capture import Capture
+from .embedded import embedded_server
+from .errors import ConfigError
+from .graph import Graph, load_graph
+from .project import Project, load_project, relpath
+from .replay import ReplayResult, replay
+from .report import Report, RevisionReport
+from .sandbox import ScratchDatabase, interrupts_raise
+from .server import parse_url
+
+
+def _stderr(message: str) -> None:
+    print(f"alembic-ci: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class CheckOptions:
+    config: str = "alembic.ini"
+    database_url: Optional[str] = None  # a server; None starts the embedded one
+    base: list = field(default_factory=list)  # report only revisions after these
+    base_ref: Optional[str] = None  # ... or after the heads at this git commit
+    lock_wait_timeout: int = 60
+    wait: float = 60.0  # seconds to wait for a starting server
+    progress: Callable[[str], None] = _stderr
+
+
+def run_check(options: CheckOptions) -> Report:
+    started = time.perf_counter()
+    project = load_project(options.config)
+    report = Report(config=relpath(project.ini_path))
+    graph, findings = load_graph(project.script, project.version_locations)
+    report.findings.extend(findings)
+    if graph is None:
+        return report
+    report.heads = graph.heads
+    report.base = _resolve_base(options, graph, project)
+
+    with interrupts_raise(), _server(options) as server_url:
+        with ScratchDatabase(server_url, options.wait, options.progress) as scratch:
+            report.server = scratch.server
+            options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
+                             f"(scratch database {scratch.name})...")
+            with Capture(scratch.url, options.lock_wait_timeout) as capture:
+                result = replay(project, graph, scratch.url, capture)
+                _add_revisions(report, graph, result)
+                if result.failure is None:
+                    _compare(report, scratch.url, result)
+    report.timing = {"total_seconds": round(time.perf_counter() - started, 3),
+                     "server_seconds": round(capture.server_seconds, 3)}
+    return report
+
+
+@contextlib.contextmanager
+def _server(options: CheckOptions) -> Iterator[sa.engine.URL]:
+    url = options.database_url or os.environ.get("ALEMBIC_CI_DATABASE_URL")
+    if url:
+        yield parse_url(url)
+    else:
+        with embedded_server(options.progress) as embedded_url:
+            yield embedded_url
+
+
+def _resolve_base(options: CheckOptions, graph: Graph, project: Project) -> list:
+    if options.base and options.base_ref:
+        raise ConfigError("--base and --base-ref were both given", "pass one of them")
+    if options.base_ref:
+        # A base head the PR removed is simply not an ancestor of anything here.
+        return [rev for rev in gitbase.heads_at(options.base_ref, project) if rev in graph.files]
+    resolved = []
+    for rev in options.base:
+        try:
+            resolved.append(graph.script.revision_map.get_revision(rev).revision)
+        except Exception as exc:
+            raise ConfigError(f"--base {rev}: not a revision of this project ({exc})",
+                              "`alembic history` lists the revisions") from exc
+    return resolved
+
+
+def _add_revisions(report: Report, graph: Graph, result: ReplayResult) -> None:
+    old = graph.ancestors(report.base)
+    report.replayed = len(result.applied)
+    for rev in result.planned:
+        if rev in old:
+            continue
+        report.revisions.append(RevisionReport(
+            revision=rev, file=graph.path(rev), message=graph.message(rev),
+            down_revisions=list(graph.down_revisions(rev)),
+            statements=result.statements.get(rev, []), applied=rev in result.applied,
+        ))
+    if result.failure is not None:
+        report.add(result.failure)
+
+
+def _compare(report: Report, scratch_url: sa.engine.URL, result: ReplayResult) -> None:
+    engine = sa.create_engine(scratch_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            report.missing_migration, findings = drift.compare(conn, result.configure_options)
+    finally:
+        engine.dispose()
+    report.findings.extend(findings)

@@ -1,0 +1,126 @@
+"""The embedded default: a throwaway MariaDB/MySQL server started from the binary on this
+machine, in a temporary data directory, on a unix socket only (no TCP), deleted afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import Callable, Iterator, Optional
+
+from sqlalchemy.engine import URL
+
+from .errors import ServerError
+
+_SEARCH = ["/usr/sbin", "/usr/libexec", "/usr/local/sbin", "/usr/local/mysql/bin", "/opt/homebrew/bin"]
+_INSTALL_HINT = ("install a server (Debian/Ubuntu: `sudo apt-get install mariadb-server`; macOS: "
+                 "`brew install mysql`) or pass --database-url mysql+pymysql://USER@HOST:3306/")
+
+
+def find_server_binary() -> Optional[str]:
+    path = os.pathsep.join([os.environ.get("PATH", "")] + _SEARCH)
+    for name in ("mariadbd", "mysqld"):
+        found = shutil.which(name, path=path)
+        if found:
+            return found
+    return None
+
+
+@contextlib.contextmanager
+def embedded_server(progress: Callable[[str], None], startup_seconds: float = 60) -> Iterator[URL]:
+    binary = find_server_binary()
+    if binary is None:
+        raise ServerError("no --database-url was given and no mariadbd/mysqld binary was found", _INSTALL_HINT)
+    datadir = tempfile.mkdtemp(prefix="alembic-ci-")
+    process = None
+    try:
+        progress(f"starting an embedded server from {binary} (temporary, no TCP)...")
+        mariadb = "mariadb" in _version(binary).lower()
+        _initialize(binary, datadir, mariadb)
+        socket = os.path.join(datadir, "mysqld.sock")
+        args = [
+            binary, "--no-defaults", f"--datadir={datadir}/data", f"--socket={socket}",
+            "--skip-networking", f"--pid-file={datadir}/mysqld.pid", f"--log-error={datadir}/error.log",
+            "--innodb-buffer-pool-size=64M", "--skip-log-bin", "--character-set-server=utf8mb4",
+            # A scratch server: durability is worth nothing, speed is.
+            "--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            args.append("--user=root")
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)  # a Ctrl-C in the terminal is ours to handle
+        _wait_for_socket(process, socket, datadir, startup_seconds)
+        yield URL.create("mysql+pymysql", username="root", host="localhost", query={"unix_socket": socket})
+    finally:
+        if process is not None:
+            _stop(process)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _version(binary: str) -> str:
+    try:
+        return subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _initialize(binary: str, datadir: str, mariadb: bool) -> None:
+    data = os.path.join(datadir, "data")
+    user = ["--user=root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    if mariadb:
+        install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+        if install is None:
+            raise ServerError("mariadb-install-db was not found next to mariadbd", _INSTALL_HINT)
+        command = [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
+                   "--skip-test-db", *user]
+        basedir = os.path.dirname(os.path.dirname(binary))
+        if not binary.startswith("/usr/"):
+            command.append(f"--basedir={basedir}")
+    else:
+        command = [binary, "--no-defaults", "--initialize-insecure", f"--datadir={data}", *user]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ServerError(f"the embedded server could not initialize its data directory ({tail[0]})",
+                          "pass --database-url to use a running server instead")
+
+
+def _wait_for_socket(process: subprocess.Popen, socket: str, datadir: str, seconds: float) -> None:
+    import pymysql
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"the embedded server exited at start ({_log_tail(datadir)})",
+                              "pass --database-url to use a running server instead")
+        if os.path.exists(socket):
+            try:
+                pymysql.connect(unix_socket=socket, user="root").close()
+                return
+            except pymysql.err.OperationalError:
+                pass
+        time.sleep(0.05)
+    raise ServerError(f"the embedded server did not start within {seconds:g} s ({_log_tail(datadir)})",
+                      "pass --database-url to use a running server instead")
+
+
+def _log_tail(datadir: str) -> str:
+    try:
+        with open(os.path.join(datadir, "error.log"), errors="replace") as log:
+            lines = [line.strip() for line in log if "[ERROR]" in line]
+        return lines[-1] if lines else "no error in its log"
+    except OSError:
+        return "no log"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

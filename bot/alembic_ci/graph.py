@@ -1,0 +1,203 @@
+"""The revision graph, checked before any database work.
+
+Revision files are loaded one by one with Alembic's own loader so that a broken file is named,
+then handed to Alembic's RevisionMap: never a KeyError traceback for a dangling down_revision.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+from alembic import util as alembic_util
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError, RevisionMap
+
+from .project import relpath
+from .report import ERROR, Finding
+
+_REVISION_FILE = re.compile(r"(?!\.#|__init__).*\.py$")
+
+
+@dataclass
+class Graph:
+    script: ScriptDirectory
+    files: dict  # revision id -> Script
+
+    @property
+    def heads(self) -> list[str]:
+        return list(self.script.get_heads())
+
+    def path(self, rev: str) -> str:
+        return relpath(self.files[rev].path)
+
+    def message(self, rev: str) -> str:
+        return (self.files[rev].doc or "").strip()
+
+    def down_revisions(self, rev: str) -> tuple:
+        return alembic_util.to_tuple(self.files[rev].down_revision, default=())
+
+    def ancestors(self, revs: Iterable[str]) -> set:
+        """The given revisions and every revision below them."""
+        seen: set = set()
+        stack = list(revs)
+        while stack:
+            rev = stack.pop()
+            if rev not in seen:
+                seen.add(rev)
+                stack.extend(self.down_revisions(rev))
+        return seen
+
+    def describe(self, rev: str) -> str:
+        message = self.message(rev)
+        return f"{rev} ({self.path(rev)}" + (f', "{message}")' if message else ")")
+
+
+def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional[Graph], list[Finding]]:
+    """Load and validate the revision files. Returns (graph, findings); graph is None when the
+    files do not form a usable graph (every problem found is reported, not just the first)."""
+    scripts, findings = _load_files(script, locations)
+    by_id: dict = {}
+    for s in scripts:
+        by_id.setdefault(s.revision, []).append(s)
+    for rev, same in by_id.items():
+        if len(same) > 1:
+            names = ", ".join(relpath(s.path) for s in same)
+            findings.append(Finding(
+                "bad-revision-graph", ERROR,
+                f"revision id {rev} is defined by {len(same)} files: {names}",
+                file=relpath(same[1].path), line=_line_of(same[1].path, "revision"), revision=rev,
+                detail="Give one of them a new id (`alembic revision` prints a fresh one) and point "
+                       "its children's down_revision at it.",
+            ))
+    for s in scripts:
+        for down in alembic_util.to_tuple(s.down_revision, default=()):
+            if down not in by_id:
+                findings.append(Finding(
+                    "bad-revision-graph", ERROR,
+                    f"{relpath(s.path)}: down_revision {down!r} names a revision no file defines",
+                    file=relpath(s.path), line=_line_of(s.path, "down_revision"), revision=s.revision,
+                    detail="Was the parent revision deleted or renamed? Set down_revision to an existing "
+                           "revision (`alembic history` lists them).",
+                ))
+    if findings:
+        return None, findings
+
+    # Hand Alembic the scripts we loaded rather than letting it import every file again.
+    script.revision_map = RevisionMap(lambda: iter(scripts))
+    try:
+        script.get_heads()
+    except RevisionError as exc:
+        revs = getattr(exc, "revisions", None) or []
+        names = ", ".join(relpath(by_id[r][0].path) for r in revs if r in by_id) or "the revision files"
+        return None, [Finding(
+            "bad-revision-graph", ERROR,
+            f"the revision graph is broken: {exc}" + (f" (files: {names})" if revs else ""),
+            detail="Each revision's down_revision must point to an older revision; a cycle means two "
+                   "revisions name each other as parents.",
+        )]
+    graph = Graph(script=script, files={rev: same[0] for rev, same in by_id.items()})
+    return graph, _multiple_heads(graph)
+
+
+def _load_files(script: ScriptDirectory, locations: list[Path]):
+    recursive = getattr(script, "recursive_version_locations", False)
+    scripts: list = []
+    findings: list[Finding] = []
+    for location in locations:
+        if not location.is_dir():
+            continue
+        paths = sorted(location.rglob("*.py") if recursive else location.glob("*.py"))
+        for path in paths:
+            if not _REVISION_FILE.match(path.name):
+                continue
+            try:
+                module = alembic_util.load_python_file(str(path.parent), path.name)
+            except BaseException as exc:  # noqa: B902 - a revision file may raise anything, even SystemExit
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                findings.append(Finding(
+                    "bad-revision-graph", ERROR,
+                    f"{relpath(path)} does not import: {one_line(exc)}",
+                    file=relpath(path), line=error_line(exc, path),
+                    detail="Fix the file so that `python " + relpath(path) + "` at least imports.",
+                ))
+                continue
+            if not hasattr(module, "revision"):
+                findings.append(Finding(
+                    "bad-revision-graph", ERROR,
+                    f"{relpath(path)} has no `revision = ...` variable",
+                    file=relpath(path), line=1,
+                    detail="Every file in versions/ must be an Alembic revision; move other modules out.",
+                ))
+                continue
+            scripts.append(Script(module, module.revision, str(path)))
+    return scripts, findings
+
+
+def _multiple_heads(graph: Graph) -> list[Finding]:
+    """Heads grouped by branch labels: an expand/contract project has one head per labelled
+    branch by design. Only a group with more than one head is a problem."""
+    groups: dict = {}
+    for head in graph.heads:
+        labels = frozenset(graph.script.revision_map.get_revision(head).branch_labels)
+        groups.setdefault(labels, []).append(head)
+    findings = []
+    for labels, heads in groups.items():
+        if len(heads) < 2:
+            continue
+        ancestor = common_ancestor(graph, heads)
+        where = f" on branch {', '.join(sorted(labels))}" if labels else ""
+        heads_text = " and ".join(graph.describe(h) for h in heads)
+        since = f", which diverged after {graph.describe(ancestor)}" if ancestor else ", with no common ancestor"
+        command = f'alembic merge -m "merge heads" {" ".join(heads)}'
+        findings.append(Finding(
+            "multiple-heads", ERROR,
+            f"{len(heads)} heads{where}: {heads_text}{since}",
+            file=graph.path(heads[-1]), line=_line_of(graph.files[heads[-1]].path, "down_revision"),
+            revision=heads[-1],
+            detail=f"`alembic upgrade head` will fail at deploy. Merge them: `{command}`, "
+                   "then review and commit the merge revision (or rebase one branch's revision "
+                   "onto the other head by editing its down_revision).",
+        ))
+    return findings
+
+
+def common_ancestor(graph: Graph, heads: list[str]) -> Optional[str]:
+    """The nearest revision below all the heads (None when they share no ancestor)."""
+    common = set.intersection(*(graph.ancestors([h]) for h in heads))
+    nearest = [rev for rev in common if not any(rev in graph.ancestors(graph.down_revisions(o))
+                                                for o in common if o != rev)]
+    return sorted(nearest)[0] if nearest else None
+
+
+def _line_of(path, name: str) -> Optional[int]:
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"{name}\s*(:[^=]*)?=", line):
+            return number
+    return None
+
+
+def error_line(exc: BaseException, path) -> Optional[int]:
+    """The line of ``path`` where ``exc`` was raised (or, for a SyntaxError, found)."""
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == Path(path).resolve():
+        return exc.lineno
+    target = str(Path(path).resolve())
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if str(Path(frame.filename).resolve()) == target:
+            line = frame.lineno
+    return line
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
+

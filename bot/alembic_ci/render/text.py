@@ -1,0 +1,69 @@
+"""Plain text for terminals; colour only when asked (a TTY without NO_COLOR)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from ..report import ERROR, Report
+
+_COLORS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
+
+
+def render_text(report: Report, color: bool = False) -> str:
+    def paint(text: str, *styles: str) -> str:
+        if not color:
+            return text
+        codes = ";".join(_COLORS[s] for s in styles)
+        return f"\033[{codes}m{text}\033[0m"
+
+    out: list[str] = []
+    errors = [f for f in report.findings if f.severity == ERROR]
+    if report.passed:
+        out.append(paint("PASSED", "green", "bold") + f"  {report.config}: migrations replay cleanly and match the models")
+    else:
+        out.append(paint("FAILED", "red", "bold") + f"  {report.config}: {len(errors)} problem{'s' * (len(errors) != 1)}")
+    facts = []
+    if report.server:
+        facts.append(f"server {report.server}")
+    if report.heads:
+        facts.append("head" + "s" * (len(report.heads) > 1) + " " + ", ".join(report.heads))
+    if report.server:
+        facts.append(f"{report.replayed} revisions replayed")
+    if facts:
+        out.append(paint("  " + " · ".join(facts), "dim"))
+
+    for finding in report.findings:
+        tag = paint("error", "red", "bold") if finding.severity == ERROR else paint("warning", "yellow", "bold")
+        where = f" ({finding.file}{':' + str(finding.line) if finding.line else ''})" if finding.file else ""
+        out.append("")
+        out.append(f"{tag} [{finding.code}] {finding.message}{where}")
+        if finding.detail:
+            out.append(textwrap.indent(finding.detail, "    "))
+
+    missing = report.missing_migration
+    if missing is not None:
+        out.append("")
+        out.append(paint("Missing migration", "bold"))
+        out.extend(f"  - {d}" for d in missing.differences)
+        out.append("")
+        out.append(paint("  The migration Alembic would generate:", "bold"))
+        code = "\n".join(missing.imports) + "\n\n\n" + missing.upgrade + "\n\n\n" + missing.downgrade
+        out.append(textwrap.indent(code, "    "))
+        out.append(paint("  The SQL it would run:", "bold"))
+        out.extend(textwrap.indent(s + ";", "    ") for s in missing.sql)
+
+    if report.revisions:
+        out.append("")
+        scope = f"after {', '.join(report.base)}" if report.base else "from empty"
+        out.append(paint(f"Upgrade SQL ({len(report.revisions)} revisions {scope})", "bold"))
+        for rev in report.revisions:
+            out.append("")
+            state = "" if rev.applied else paint("  [not reached]", "yellow")
+            out.append(paint(f"  {rev.revision}", "cyan", "bold") + f"  {rev.message}  " + paint(rev.file, "dim") + state)
+            if rev.applied and not rev.statements:
+                out.append(paint("    (no statements)", "dim"))
+            for statement in rev.statements:
+                out.append(textwrap.indent(statement.sql + ";", "    "))
+                if statement.error:
+                    out.append(paint(f"    -- refused by the server: {statement.error}", "red"))
+    return "\n".join(out) + "\n"

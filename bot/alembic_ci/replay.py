@@ -1,0 +1,161 @@
+"""Replay: run the user's own env.py against the scratch database, upgrading from empty to
+every head, and record what each revision sends to the server."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from alembic.runtime.environment import EnvironmentContext
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from .capture import Capture
+from .errors import ConfigError, UnsafeConnection
+from .graph import Graph, error_line, one_line
+from .project import Project, relpath
+from .report import ERROR, Finding, Statement
+
+# MySQL error numbers worth a sentence of their own.
+_HINTS = {
+    1146: "The history cannot upgrade from an empty database: this revision expects a table that no "
+          "earlier revision creates (often one the application created itself). Add a revision that "
+          "creates it, or make the first revision create it.",
+    1205: "A lock wait timed out: the migration waits on a lock, often one held by its own second "
+          "connection (an ORM session or app code opened inside the migration). Use op.get_bind() only.",
+    1005: "MySQL could not create the foreign key: the referencing and referenced columns must have "
+          "the same type, length, signedness and charset, and the referenced column needs an index.",
+}
+
+
+@dataclass
+class ReplayResult:
+    planned: list = field(default_factory=list)  # revision ids, in upgrade order
+    statements: dict = field(default_factory=dict)  # revision id -> [Statement]
+    applied: list = field(default_factory=list)
+    failure: Optional[Finding] = None
+    # The keyword arguments env.py gave context.configure(): the drift check honours them.
+    configure_options: Optional[dict] = None
+
+
+def _recording_environment(config, script, fn, result: ReplayResult, capture: Capture) -> EnvironmentContext:
+    """Alembic's own EnvironmentContext, whose configure() notes env.py's options and hooks
+    on_version_apply to cut the statement stream into revisions. (Overridden on the instance:
+    Alembic installs the `alembic.context` proxy for the exact class only.)"""
+    env = EnvironmentContext(config, script, fn=fn, as_sql=False, starting_rev=None,
+                             destination_rev="heads", tag=None)
+    configure = env.configure
+
+    def applied(ctx, step, heads, run_args) -> None:
+        revision = step.up_revision_id
+        result.statements[revision] = [
+            s for s in capture.take() if not _is_version_bookkeeping(s.sql, ctx.version_table)]
+        result.applied.append(revision)
+
+    def recording_configure(**kw: Any) -> None:
+        result.configure_options = dict(kw)
+        kw["on_version_apply"] = list(kw.get("on_version_apply") or ()) + [applied]
+        configure(**kw)
+
+    env.configure = recording_configure  # type: ignore[method-assign]
+    return env
+
+
+def _is_version_bookkeeping(sql: str, version_table: str) -> bool:
+    return re.match(rf"\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+`?{re.escape(version_table)}`?\b",
+                    sql, re.IGNORECASE) is not None
+
+
+def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: Capture) -> ReplayResult:
+    result = ReplayResult()
+    config = project.config
+    # env.py may read the URL (the `alembic init` template does) or the shared connection
+    # (the cookbook pattern): both lead to the scratch database. Never the ini's own URL.
+    config.set_main_option("sqlalchemy.url",
+                           scratch_url.render_as_string(hide_password=False).replace("%", "%%"))
+    script = project.script
+
+    def upgrade(rev, context):
+        steps = script._upgrade_revs("heads", rev)
+        result.planned = [step.revision.revision for step in steps]
+        capture.take()
+        capture.recording = True
+        return steps
+
+    engine = sa.create_engine(scratch_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            env = _recording_environment(config, script, upgrade, result, capture)
+            try:
+                with env:
+                    script.run_env()
+            except UnsafeConnection:
+                raise
+            except Exception as exc:  # the user's env.py and migrations may raise anything
+                if not capture.recording:
+                    raise _env_failed(project, exc) from exc
+                result.failure = _upgrade_failed(graph, result, capture, exc)
+            finally:
+                capture.recording = False
+                config.attributes.pop("connection", None)
+            transaction = conn.get_transaction()
+            if transaction is not None and transaction.is_active:
+                transaction.commit()
+    finally:
+        engine.dispose()
+    return result
+
+
+def _env_failed(project: Project, exc: Exception) -> ConfigError:
+    env_py = relpath(project.script.env_py_location)
+    line = error_line(exc, project.script.env_py_location)
+    where = f"{env_py}:{line}" if line else env_py
+    if isinstance(exc, ModuleNotFoundError):
+        return ConfigError(
+            f"{where} imports {exc.name!r}, which is not installed",
+            "install your project's dependencies where alembic-ci runs (in the GitHub Action: the "
+            "`install` input, e.g. `pip install -r requirements.txt`)",
+        )
+    return ConfigError(f"{where} failed before any migration ran: {one_line(exc)}",
+                       "run `alembic upgrade head --sql` to see the same error; alembic-ci runs your env.py as is")
+
+
+def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: Exception) -> Finding:
+    if len(result.applied) < len(result.planned):
+        revision = result.planned[len(result.applied)]
+    else:  # every revision ran; env.py failed afterwards
+        revision = result.planned[-1] if result.planned else "?"
+    statements = [s for s in capture.take()]
+    path = graph.files[revision].path if revision in graph.files else None
+    failing = capture.pending
+    capture.pending = None
+    detail = []
+    if isinstance(exc, DBAPIError):
+        code = exc.orig.args[0] if getattr(exc.orig, "args", None) else None
+        server_error = _server_error(exc)
+        if failing is not None:
+            failing.error = server_error
+            statements.append(failing)
+        message = f"{graph.describe(revision)} failed on the server: {server_error}"
+        if failing is not None:
+            detail.append(f"Statement:\n{failing.sql}")
+        if code in _HINTS:
+            detail.append(_HINTS[code])
+    else:
+        message = f"{graph.describe(revision)} raised {one_line(exc)}"
+    result.statements[revision] = statements
+    return Finding(
+        "upgrade-failed", ERROR, message,
+        file=relpath(path) if path else None, line=error_line(exc, path) if path else None,
+        revision=revision, detail="\n\n".join(detail) or None,
+    )
+
+
+def _server_error(exc: DBAPIError) -> str:
+    args = getattr(exc.orig, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return f"({args[0]}) {args[1]}"
+    return str(exc.orig)

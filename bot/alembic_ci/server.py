@@ -1,0 +1,123 @@
+"""The MySQL server the check runs on: URL validation, waiting for it, and clear errors."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from .errors import ConfigError, ServerError
+
+# Client error numbers that mean "nobody answered (yet)": worth waiting for a starting service.
+_NOT_YET = {2002, 2003, 2006, 2013}
+_DRIVERS = {"pymysql": "PyMySQL", "mysqldb": "mysqlclient", "mysqlconnector": "mysql-connector-python",
+            "mariadbconnector": "mariadb", "asyncmy": "asyncmy", "aiomysql": "aiomysql"}
+
+
+def parse_url(text: str) -> URL:
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            f"the database URL does not parse ({exc})",
+            "write it as mysql+pymysql://USER:PASSWORD@HOST:3306/",
+        ) from exc
+    backend = url.get_backend_name()
+    if backend not in ("mysql", "mariadb"):
+        raise ConfigError(
+            f"the database URL is for {backend}, not MySQL",
+            "alembic-ci replays migrations on MySQL 8 (or MariaDB): pass a mysql+pymysql://USER@HOST:3306/ URL",
+        )
+    return url
+
+
+def describe(url: URL) -> str:
+    """Where a URL points, for messages: never the password."""
+    socket = url.query.get("unix_socket")
+    if socket:
+        return f"the unix socket {socket}"
+    return f"{url.host or 'localhost'}:{url.port or 3306}"
+
+
+def create_server_engine(url: URL) -> Engine:
+    """An engine on the server itself, no default database: nothing is ever written to the
+    database a URL names."""
+    try:
+        return sa.create_engine(url.set(database=None), poolclass=NullPool)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        driver = url.get_driver_name()
+        package = _DRIVERS.get(driver, driver)
+        raise ConfigError(
+            f"the MySQL driver {driver!r} named in the URL is not installed",
+            f"`pip install {package}`, or use the bundled one: mysql+pymysql://",
+        ) from exc
+
+
+def connect_with_wait(engine: Engine, url: URL, wait_seconds: float,
+                      progress: Callable[[str], None]) -> sa.engine.Connection:
+    """Connect, waiting with backoff while the server is still starting (a CI service
+    container often is when the job begins)."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.5
+    announced = False
+    while True:
+        try:
+            return engine.connect()
+        except OperationalError as exc:
+            code = _errno(exc)
+            text = str(exc.orig)
+            if code == 1045:
+                raise ServerError(
+                    f"the server at {describe(url)} refused user {url.username!r}: access denied",
+                    "check the user and password in --database-url / ALEMBIC_CI_DATABASE_URL",
+                ) from exc
+            if _unknown_host(text):
+                raise ServerError(
+                    f"unknown host {url.host!r}",
+                    "check the host in --database-url; in a GitHub Docker action a `services:` "
+                    "container is reached by its service name (e.g. mysql), not localhost",
+                ) from exc
+            if code not in _NOT_YET or time.monotonic() >= deadline:
+                raise ServerError(
+                    f"no MySQL server answered at {describe(url)} after {wait_seconds:g} s ({text})",
+                    _unreachable_hint(url),
+                ) from exc
+            if not announced:
+                progress(f"waiting for the MySQL server at {describe(url)} (up to {wait_seconds:g} s)...")
+                announced = True
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 5.0)
+
+
+def _errno(exc: OperationalError) -> int | None:
+    args = getattr(exc.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _unknown_host(text: str) -> bool:
+    return any(s in text for s in ("Name or service not known", "Unknown MySQL server host",
+                                   "Temporary failure in name resolution", "nodename nor servname"))
+
+
+def in_container() -> bool:
+    return os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv")
+
+
+def _unreachable_hint(url: URL) -> str:
+    if (url.host or "localhost") in ("localhost", "127.0.0.1", "::1") and in_container():
+        return ("inside the action's container localhost is the container itself: reach a `services:` "
+                "MySQL by its service name (mysql+pymysql://root:PASSWORD@mysql:3306/), or omit "
+                "database-url to use the embedded server")
+    return ("start the server or fix the URL; in GitHub Actions give the MySQL service a health check "
+            "(--health-cmd=\"mysqladmin ping\"), or raise --wait")
+
+
+def server_version(conn: sa.engine.Connection) -> str:
+    version = conn.exec_driver_sql("SELECT VERSION()").scalar() or ""
+    number = version.split("-")[0]
+    return f"MariaDB {number}" if "mariadb" in version.lower() else f"MySQL {number}"
