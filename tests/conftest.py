@@ -1,0 +1,99 @@
+"""Shared fixtures. MySQL behaviour is tested on a real server: the MariaDB at
+127.0.0.1:3306 (override with ALEMBIC_CI_TEST_URL) and the embedded server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_URL = os.environ.get("ALEMBIC_CI_TEST_URL", "mysql+pymysql://root@127.0.0.1:3306/")
+
+
+def server_connection():
+    url = sa.engine.make_url(SERVER_URL)
+    return pymysql.connect(host=url.host, port=url.port or 3306, user=url.username,
+                           password=url.password or "", autocommit=True)
+
+
+def scratch_databases() -> set:
+    with server_connection() as conn, conn.cursor() as cur:
+        cur.execute("SHOW DATABASES LIKE 'alembic\\_ci\\_%'")
+        return {row[0] for row in cur.fetchall()}
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class DemoProject:
+    """A copy of the demo blog project in a temporary directory, to change at will."""
+
+    root: Path
+
+    @property
+    def versions(self) -> Path:
+        return self.root / "alembic" / "versions"
+
+    def add_revision(self, rev: str, down, body: str, message: str = "change", extra: str = "") -> Path:
+        path = self.versions / f"{rev}_{message.replace(' ', '_')}.py"
+        path.write_text(
+            f'"""{message}\n\nRevision ID: {rev}\nRevises: {down}\n"""\n'
+            "from alembic import op\nimport sqlalchemy as sa\n\n"
+            f"revision = {rev!r}\ndown_revision = {down!r}\nbranch_labels = None\ndepends_on = None\n"
+            f"{extra}\n\ndef upgrade():\n{textwrap.indent(textwrap.dedent(body).strip(), '    ')}\n\n\n"
+            "def downgrade():\n    pass\n"
+        )
+        return path
+
+    def add_model(self, code: str) -> None:
+        models = self.root / "blog" / "models.py"
+        models.write_text(models.read_text() + "\n\n" + textwrap.dedent(code))
+
+    def run(self, *args: str, env: dict | None = None, timeout: float = 120) -> Result:
+        """Run the CLI as a user would, in a separate process."""
+        full_env = {**os.environ, **(env or {})}
+        full_env.pop("ALEMBIC_CI_DATABASE_URL", None) if env is None or "ALEMBIC_CI_DATABASE_URL" not in env else None
+        proc = subprocess.run([sys.executable, "-m", "alembic_ci", *args], cwd=self.root, env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def check(self, *args: str, **kw) -> Result:
+        return self.run("check", "--database-url", SERVER_URL, "-q", *args, **kw)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.root, check=True, capture_output=True, text=True,
+                              env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                                   "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}).stdout
+
+
+@pytest.fixture
+def demo(tmp_path) -> DemoProject:
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(ROOT / "alembic.ini", root / "alembic.ini")
+    shutil.copytree(ROOT / "alembic", root / "alembic", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "blog", root / "blog", ignore=shutil.ignore_patterns("__pycache__"))
+    return DemoProject(root)
+
+
+@pytest.fixture(autouse=True)
+def no_scratch_database_left(request):
+    """Every test leaves the server as it found it: no scratch database behind."""
+    before = scratch_databases()
+    yield
+    left = scratch_databases() - before
+    assert not left, f"scratch databases left behind: {left}"

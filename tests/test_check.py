@@ -1,0 +1,275 @@
+"""`alembic-ci check` end to end, as a user runs it, on the real MariaDB server."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import SERVER_URL, scratch_databases, server_connection
+
+
+def _line_of(path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_demo_passes_and_reports_every_statement(demo):
+    result = demo.check("--format", "json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["passed"] is True
+    assert report["heads"] == ["ae1027a6acf1"]
+    assert report["findings"] == []
+    assert report["missing_migration"] is None
+    assert [r["revision"] for r in report["revisions"]] == ["1975ea83b712", "ae1027a6acf1"]
+    create_article = report["revisions"][1]["statements"]
+    assert len(create_article) == 1
+    assert create_article[0]["sql"].startswith("CREATE TABLE article (")
+    assert "FOREIGN KEY(uid) REFERENCES user (id)" in create_article[0]["sql"]
+    # Alembic's own bookkeeping is not part of a revision's SQL.
+    assert not any("alembic_version" in s["sql"] for r in report["revisions"] for s in r["statements"])
+    assert report["server"].startswith("MariaDB ")
+
+
+def test_model_column_without_migration_is_a_missing_migration(demo):
+    demo.add_model("""
+        from sqlalchemy import Text
+        Article.summary = Column(Text)
+    """)
+    result = demo.check("--format", "json")
+    assert result.code == 1, result.err
+    report = json.loads(result.out)
+    assert report["passed"] is False
+    codes = [f["code"] for f in report["findings"]]
+    assert codes == ["missing-migration"]
+    missing = report["missing_migration"]
+    assert missing["differences"] == ["article.summary: in the models, no migration creates it"]
+    assert "op.add_column('article', sa.Column('summary', sa.Text(), nullable=True))" in missing["upgrade"]
+    assert "op.drop_column('article', 'summary')" in missing["downgrade"]
+    assert missing["sql"] == ["ALTER TABLE article ADD COLUMN summary TEXT"]
+
+
+def test_text_output_names_the_difference_and_the_fix(demo):
+    demo.add_model("""
+        class Tag(Base):
+            __tablename__ = "tag"
+            id = Column(Integer, primary_key=True)
+            name = Column(String(30), nullable=False)
+    """)
+    result = demo.check()
+    assert result.code == 1
+    assert result.out.startswith("FAILED")
+    assert "table tag: in the models, no migration creates it" in result.out
+    assert "op.create_table('tag'" in result.out
+    assert "alembic revision --autogenerate" in result.out
+
+
+def test_two_heads_name_both_their_ancestor_and_the_merge_command(demo):
+    demo.add_revision("aaaa00000001", "ae1027a6acf1", "op.add_column('user', sa.Column('email', sa.String(100)))",
+                      message="add email")
+    demo.add_revision("bbbb00000002", "ae1027a6acf1", "op.add_column('article', sa.Column('body', sa.Text()))",
+                      message="add body")
+    result = demo.check("--format", "json")
+    assert result.code == 1
+    report = json.loads(result.out)
+    heads = [f for f in report["findings"] if f["code"] == "multiple-heads"]
+    assert len(heads) == 1
+    finding = heads[0]
+    assert "aaaa00000001" in finding["message"] and "bbbb00000002" in finding["message"]
+    assert "add email" in finding["message"] and "add body" in finding["message"]
+    assert "diverged after ae1027a6acf1" in finding["message"]
+    assert 'alembic merge -m "merge heads" aaaa00000001 bbbb00000002' in finding["detail"]
+    assert finding["file"].endswith("bbbb00000002_add_body.py")
+    assert finding["line"] == _line_of(demo.versions / "bbbb00000002_add_body.py", "down_revision =")
+    # Both heads were replayed all the same.
+    assert sorted(report["heads"]) == ["aaaa00000001", "bbbb00000002"]
+    assert {r["revision"] for r in report["revisions"]} >= {"aaaa00000001", "bbbb00000002"}
+
+
+def test_labelled_branches_are_not_multiple_heads(demo):
+    demo.add_revision("e0000000000a", "ae1027a6acf1", "op.add_column('user', sa.Column('email', sa.String(100)))",
+                      message="expand base", extra="branch_labels = ('expand',)")
+    demo.add_revision("c0000000000b", "ae1027a6acf1", "pass", message="contract base",
+                      extra="branch_labels = ('contract',)")
+    demo.add_model("User.email = Column(String(100))")
+    result = demo.check("--format", "json")
+    report = json.loads(result.out)
+    assert result.code == 0, result.out + result.err
+    assert sorted(report["heads"]) == ["c0000000000b", "e0000000000a"]
+    assert report["replayed"] == 4
+
+
+def test_a_second_head_inside_one_labelled_branch_is_reported(demo):
+    demo.add_revision("e0000000000a", "ae1027a6acf1", "pass", message="expand base",
+                      extra="branch_labels = ('expand',)")
+    demo.add_revision("e0000000000b", "e0000000000a", "pass", message="expand one")
+    demo.add_revision("e0000000000c", "e0000000000a", "pass", message="expand two")
+    demo.add_revision("c0000000000d", "ae1027a6acf1", "pass", message="contract base",
+                      extra="branch_labels = ('contract',)")
+    result = demo.check("--format", "json")
+    report = json.loads(result.out)
+    heads = [f for f in report["findings"] if f["code"] == "multiple-heads"]
+    assert len(heads) == 1 and "on branch expand" in heads[0]["message"]
+    assert "c0000000000d" not in heads[0]["message"]
+
+
+def test_migration_the_server_refuses_names_revision_statement_and_errno(demo):
+    # A VARCHAR foreign key to an INT key: MySQL/MariaDB errno 150.
+    path = demo.add_revision("f00000000150", "ae1027a6acf1", """
+        op.create_table('comment',
+            sa.Column('id', sa.Integer(), primary_key=True),
+            sa.Column('uid', sa.String(20)),
+            sa.ForeignKeyConstraint(['uid'], ['user.id']))
+    """, message="add comment")
+    result = demo.check("--format", "json")
+    assert result.code == 1
+    report = json.loads(result.out)
+    failed = [f for f in report["findings"] if f["code"] == "upgrade-failed"]
+    assert len(failed) == 1
+    finding = failed[0]
+    assert finding["revision"] == "f00000000150"
+    assert finding["file"].endswith("f00000000150_add_comment.py")
+    assert finding["line"] == _line_of(path, "op.create_table")
+    assert "errno: 150" in finding["message"]
+    assert "CREATE TABLE comment" in finding["detail"]
+    refused = report["revisions"][-1]["statements"][-1]
+    assert refused["error"] and "150" in refused["error"]
+    # The drift check does not run on a half-migrated schema.
+    assert report["missing_migration"] is None
+
+
+def test_down_revision_naming_a_missing_revision_is_a_bad_graph(demo):
+    path = demo.add_revision("dead00000001", "0000deadbeef", "pass", message="orphan")
+    result = demo.check("--format", "json")
+    assert result.code == 2
+    report = json.loads(result.out)
+    [finding] = report["findings"]
+    assert finding["code"] == "bad-revision-graph"
+    assert "'0000deadbeef'" in finding["message"] and path.name in finding["message"]
+    assert "Traceback" not in result.err and "KeyError" not in result.err
+
+
+def test_duplicate_ids_cycles_and_broken_files_are_named(demo):
+    demo.add_revision("ae1027a6acf1", "1975ea83b712", "pass", message="same id")
+    (demo.versions / "zz_broken.py").write_text("revision = 'x'\ndef upgrade(:\n")
+    result = demo.check("--format", "json")
+    assert result.code == 2
+    messages = [f["message"] for f in json.loads(result.out)["findings"]]
+    assert any("zz_broken.py does not import: SyntaxError" in m for m in messages)
+    assert any("revision id ae1027a6acf1 is defined by 2 files" in m for m in messages)
+
+
+def test_revision_cycle_is_a_bad_graph(demo):
+    first = demo.versions / "1975ea83b712_create_user.py"
+    first.write_text(first.read_text().replace('down_revision = None', 'down_revision = "ae1027a6acf1"'))
+    result = demo.check("--format", "json")
+    assert result.code == 2
+    [finding] = json.loads(result.out)["findings"]
+    assert finding["code"] == "bad-revision-graph" and "cycle" in finding["message"].lower()
+
+
+def test_env_py_connecting_elsewhere_is_refused_and_nothing_is_written_there(demo):
+    with server_connection() as conn, conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS alembic_ci_test_app")
+        cur.execute("CREATE DATABASE alembic_ci_test_app")
+    try:
+        env = demo.root / "alembic" / "env.py"
+        text = env.read_text().replace(
+            'connection = config.attributes.get("connection")',
+            'connection = None  # the app builds its own engine\n'
+            f'    config.set_main_option("sqlalchemy.url", "{SERVER_URL}alembic_ci_test_app")')
+        env.write_text(text)
+        result = demo.check()
+        assert result.code == 2
+        assert "env.py opened a connection to database 'alembic_ci_test_app'" in result.err
+        assert 'config.attributes["connection"]' in result.err
+        assert "Traceback" not in result.err
+        with server_connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='alembic_ci_test_app'")
+            assert cur.fetchone()[0] == 0
+    finally:
+        with server_connection() as conn, conn.cursor() as cur:
+            cur.execute("DROP DATABASE IF EXISTS alembic_ci_test_app")
+
+
+def test_base_ref_reports_only_the_new_revision(demo):
+    demo.git("init", "-q", "-b", "main")
+    demo.git("add", "-A")
+    demo.git("commit", "-qm", "base")
+    demo.git("checkout", "-qb", "feature")
+    demo.add_revision("c0ffee000001", "ae1027a6acf1",
+                      "op.add_column('article', sa.Column('summary', sa.String(200)))", message="add summary")
+    demo.add_model("Article.summary = Column(String(200))")
+    result = demo.check("--base-ref", "main", "--format", "json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["base"] == ["ae1027a6acf1"]
+    assert report["replayed"] == 3
+    [rev] = report["revisions"]
+    assert rev["revision"] == "c0ffee000001"
+    assert [s["sql"] for s in rev["statements"]] == ["ALTER TABLE article ADD COLUMN summary VARCHAR(200)"]
+
+
+def test_base_ref_missing_from_the_clone_says_how_to_fetch(demo):
+    demo.git("init", "-q", "-b", "main")
+    demo.git("add", "-A")
+    demo.git("commit", "-qm", "base")
+    result = demo.check("--base-ref", "origin/main")
+    assert result.code == 2
+    assert "fetch-depth: 0" in result.err and "Traceback" not in result.err
+
+
+def test_base_limits_reporting_but_replays_from_empty(demo):
+    result = demo.check("--base", "1975ea83b712", "--format", "json")
+    report = json.loads(result.out)
+    assert [r["revision"] for r in report["revisions"]] == ["ae1027a6acf1"]
+    assert report["replayed"] == 2
+
+
+def test_sigterm_mid_replay_drops_the_scratch_database(demo):
+    demo.add_revision("51ee90000001", "ae1027a6acf1", "op.execute('SELECT SLEEP(30)')", message="slow")
+    before = scratch_databases()
+    proc = subprocess.Popen([sys.executable, "-m", "alembic_ci", "check", "--database-url", SERVER_URL],
+                            cwd=demo.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (scratch_databases() - before):
+        time.sleep(0.1)
+    assert scratch_databases() - before, "the check never created its scratch database"
+    time.sleep(1.0)  # well inside SLEEP(30)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "interrupted by SIGTERM" in err and "Traceback" not in err
+    assert not (scratch_databases() - before)
+
+
+def test_embedded_server_runs_the_demo(demo):
+    result = demo.run("check", "--format", "json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["passed"] and report["replayed"] == 2
+    assert "starting an embedded server" in result.err
+
+
+def test_markdown_is_the_comment_body(demo):
+    result = demo.check("--format", "markdown")
+    assert result.code == 0
+    assert result.out.startswith("<!-- alembic-ci: alembic.ini -->")
+    assert "migrations check passed" in result.out
+    assert "<details><summary><code>ae1027a6acf1</code> create article" in result.out
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://root@127.0.0.1/", "not MySQL"),
+    ("mysql+pymysql://root@127.0.0.1:1/", "no MySQL server answered"),
+    ("not a url", "does not parse"),
+])
+def test_bad_server_urls_are_one_line_errors(demo, url, message):
+    result = demo.run("check", "--database-url", url, "--wait", "1")
+    assert result.code == 2
+    assert message in result.err
+    assert result.err.count("\n") <= 2 and "Traceback" not in result.err
