@@ -25,10 +25,25 @@ def server_connection():
                            password=url.password or "", autocommit=True)
 
 
-def scratch_databases() -> set:
+def scratch_databases(pids=None) -> set:
+    """Scratch databases on the server; with ``pids``, only those of bot processes with these
+    process ids (other test runs may share the server)."""
     with server_connection() as conn, conn.cursor() as cur:
         cur.execute("SHOW DATABASES LIKE 'alembic\\_ci\\_%'")
-        return {row[0] for row in cur.fetchall()}
+        names = {row[0] for row in cur.fetchall()}
+    if pids is None:
+        return names
+    return {n for n in names if any(f"_{pid}_" in n for pid in pids)}
+
+
+# Process ids of the bot processes the current test started (see no_scratch_database_left).
+SPAWNED: list = []
+
+
+def spawn(args, **kw) -> subprocess.Popen:
+    proc = subprocess.Popen(args, **kw)
+    SPAWNED.append(proc.pid)
+    return proc
 
 
 @dataclass
@@ -66,10 +81,16 @@ class DemoProject:
     def run(self, *args: str, env: dict | None = None, timeout: float = 120) -> Result:
         """Run the CLI as a user would, in a separate process."""
         full_env = {**os.environ, **(env or {})}
-        full_env.pop("ALEMBIC_CI_DATABASE_URL", None) if env is None or "ALEMBIC_CI_DATABASE_URL" not in env else None
-        proc = subprocess.run([sys.executable, "-m", "alembic_ci", *args], cwd=self.root, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        if "ALEMBIC_CI_DATABASE_URL" not in (env or {}):
+            full_env.pop("ALEMBIC_CI_DATABASE_URL", None)
+        proc = spawn([sys.executable, "-m", "alembic_ci", *args], cwd=self.root, env=full_env,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        return Result(proc.returncode, out, err)
 
     def check(self, *args: str, **kw) -> Result:
         return self.run("check", "--database-url", SERVER_URL, "-q", *args, **kw)
@@ -91,9 +112,11 @@ def demo(tmp_path) -> DemoProject:
 
 
 @pytest.fixture(autouse=True)
-def no_scratch_database_left(request):
-    """Every test leaves the server as it found it: no scratch database behind."""
-    before = scratch_databases()
+def no_scratch_database_left():
+    """Every test leaves the server as it found it: no scratch database of the bot processes
+    it started (or of this process, for in-process checks) is left behind."""
+    SPAWNED.clear()
+    SPAWNED.append(os.getpid())
     yield
-    left = scratch_databases() - before
+    left = scratch_databases(SPAWNED)
     assert not left, f"scratch databases left behind: {left}"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import SERVER_URL, scratch_databases, server_connection
+from conftest import SERVER_URL, scratch_databases, server_connection, spawn
 
 
 def _line_of(path, text: str) -> int:
@@ -232,19 +232,18 @@ def test_base_limits_reporting_but_replays_from_empty(demo):
 
 def test_sigterm_mid_replay_drops_the_scratch_database(demo):
     demo.add_revision("51ee90000001", "ae1027a6acf1", "op.execute('SELECT SLEEP(30)')", message="slow")
-    before = scratch_databases()
-    proc = subprocess.Popen([sys.executable, "-m", "alembic_ci", "check", "--database-url", SERVER_URL],
-                            cwd=demo.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn([sys.executable, "-m", "alembic_ci", "check", "--database-url", SERVER_URL],
+                 cwd=demo.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (scratch_databases() - before):
+    while time.monotonic() < deadline and not scratch_databases([proc.pid]):
         time.sleep(0.1)
-    assert scratch_databases() - before, "the check never created its scratch database"
+    assert scratch_databases([proc.pid]), "the check never created its scratch database"
     time.sleep(1.0)  # well inside SLEEP(30)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "interrupted by SIGTERM" in err and "Traceback" not in err
-    assert not (scratch_databases() - before)
+    assert not scratch_databases([proc.pid])
 
 
 def test_embedded_server_runs_the_demo(demo):
