@@ -13,15 +13,13 @@ FROM debian:bookworm-20250520-slim
 # git: --base-ref reads the base commit's migrations; python3-venv: Python 3.11 with pip.
 # Versions are pinned to Debian 12's series (bookworm's point releases only bring security fixes
 # within them); exact versions would stop building as soon as the archive drops them.
-# safe.directory: the workspace GitHub mounts is owned by the runner's user, not by root.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       git=1:2.39.* \
       mariadb-client-core=1:10.11.* \
       mariadb-server-core=1:10.11.* \
       python3-venv=3.11.* \
- && rm -rf /var/lib/apt/lists/* \
- && git config --system --add safe.directory '*'
+ && rm -rf /var/lib/apt/lists/*
 
 # No __pycache__ written as root into the user's workspace (it breaks later checkouts on
 # self-hosted runners); unbuffered output keeps the log in order with the workflow commands.
