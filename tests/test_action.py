@@ -341,3 +341,50 @@ def test_install_input(demo, api, base_sha, install, requirements, code, expecte
         assert "install step" in error and "`none`" in error
         assert "could not check" in run.summary
         assert "replaying" not in run.log
+
+
+def test_inputs_are_read_once_with_their_defaults(tmp_path):
+    from alembic_ci.action import read_config
+
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(pr_event("abc123", number=12)))
+    (tmp_path / "svc").mkdir()
+    env = {"GITHUB_WORKSPACE": str(tmp_path), "GITHUB_EVENT_NAME": "pull_request_target",
+           "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "o/r", "INPUT_WORKING-DIRECTORY": "svc",
+           "INPUT_COMMENT": "False", "INPUT_CONFIG": "  db/alembic.ini ", "INPUT_DATABASE-URL": ""}
+    config = read_config(env)
+    assert (config.pull_request, config.base_ref, config.comment) == (12, "abc123", False)
+    assert (config.config, config.database_url, config.install) == ("db/alembic.ini", None, "auto")
+    assert config.project_key == "svc/db/alembic.ini" and config.report_dir == tmp_path / ".alembic-ci" / "svc-db-alembic"
+    assert config.api_url == "https://api.github.com"
+    assert read_config({**env, "INPUT_BASE-REF": "origin/main"}).base_ref == "origin/main"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"INPUT_COMMENT": "maybe"}, "input comment is 'maybe'. set it to true or false"),
+    ({"INPUT_WORKING-DIRECTORY": "nope"}, "working-directory 'nope' is not a directory"),
+    ({"GITHUB_EVENT_PATH": "/no/such/event.json"}, "cannot read the event payload"),
+])
+def test_bad_inputs_are_one_clear_line(tmp_path, change, message):
+    from alembic_ci.action import read_config
+    from alembic_ci.errors import ConfigError
+
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(pr_event("abc")))
+    env = {"GITHUB_WORKSPACE": str(tmp_path), "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event)}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        read_config({**env, **change})
+
+
+def test_install_auto_picks_requirements_then_a_declared_package(tmp_path):
+    from alembic_ci.action import install_command
+
+    assert install_command("auto", tmp_path) is None
+    (tmp_path / "pyproject.toml").write_text("[tool.black]\nline-length = 100\n")
+    assert install_command("auto", tmp_path) is None, "tool settings only: nothing to install"
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'app'\n")
+    assert install_command("auto", tmp_path)[-2:] == ["install", "."]
+    (tmp_path / "requirements.txt").write_text("PyMySQL\n")
+    assert install_command("auto", tmp_path)[-2:] == ["-r", "requirements.txt"]
+    assert install_command("none", tmp_path) is None
+    assert install_command("make deps", tmp_path) == "make deps"
