@@ -383,7 +383,7 @@ def test_install_auto_picks_requirements_then_a_declared_package(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.black]\nline-length = 100\n")
     assert install_command("auto", tmp_path) is None, "tool settings only: nothing to install"
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'app'\n")
-    assert install_command("auto", tmp_path)[-2:] == ["install", "."]
+    assert install_command("auto", tmp_path)[-1] == "."
     (tmp_path / "requirements.txt").write_text("PyMySQL\n")
     assert install_command("auto", tmp_path)[-2:] == ["-r", "requirements.txt"]
     assert install_command("none", tmp_path) is None
