@@ -6,7 +6,9 @@ requests the action actually made."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -388,3 +390,16 @@ def test_install_auto_picks_requirements_then_a_declared_package(tmp_path):
     assert install_command("auto", tmp_path)[-2:] == ["-r", "requirements.txt"]
     assert install_command("none", tmp_path) is None
     assert install_command("make deps", tmp_path) == "make deps"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the checkout to another user")
+def test_checkout_owned_by_another_user_still_reads_the_base_commit(demo, api, base_sha):
+    # In the Docker action the workspace belongs to the runner's user, not the container's root:
+    # git refuses such a repository ("dubious ownership") unless told to trust it.
+    subprocess.run(["chown", "-R", "65534:65534", str(demo.root)], check=True)
+    assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=demo.root, capture_output=True).returncode != 0
+    demo.add_revision("c0ffee000001", "ae1027a6acf1", 'op.create_index("ix_title", "article", ["title"])')
+    run = run_action(demo, api, event=pr_event(base_sha))
+    assert run.result.code == 1, run.tail
+    assert "CREATE INDEX ix_title ON article (title)" in run.summary
+    assert "CREATE TABLE user" not in run.summary  # reported from the base commit on
