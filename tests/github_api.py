@@ -41,7 +41,8 @@ class FakeGitHub:
     read_only: bool = False
     comments: list = field(default_factory=list)
     requests: list = field(default_factory=list)
-    # (method, status) answered once each, before the real answer: 5xx, secondary rate limits.
+    # (method, path regex, status) answered once each, before the real answer: 5xx, or 403 for a
+    # secondary rate limit.
     failures: list = field(default_factory=list)
     _next_id: int = 1000
 
@@ -86,8 +87,8 @@ class FakeGitHub:
     # -- the API --------------------------------------------------------------------------
     def answer(self, method: str, path: str, query: dict, body: Optional[dict]):
         """(status, json, extra headers) for one request."""
-        for i, (fail_method, status) in enumerate(self.failures):
-            if fail_method == method:
+        for i, (fail_method, fail_path, status) in enumerate(self.failures):
+            if fail_method == method and re.search(fail_path, path):
                 del self.failures[i]
                 if status == 403:
                     return 403, SECONDARY_RATE_LIMIT, {"Retry-After": "1"}

@@ -128,10 +128,11 @@ def render_markdown(report: Report, max_bytes: Optional[int] = None, full_report
     text = render(full)
     if fits(text):
         return text
-    longest = full.longest_block
-    text = _largest_fitting(lambda n: render(Budget(block_chars=n, full_report=full_report)), fits, longest - 1)
-    if text is not None:
-        return text
+    # Trimming code blocks alone may not be enough: then the lists are shortened too.
+    no_code = render(Budget(block_chars=0, full_report=full_report))
+    if fits(no_code):
+        return _largest_fitting(lambda n: render(Budget(block_chars=n, full_report=full_report)), fits,
+                                full.longest_block - 1) or no_code
     count = max(len(report.findings), len(report.revisions),
                 len(report.missing_migration.differences) if report.missing_migration else 0)
     text = _largest_fitting(lambda n: render(Budget(block_chars=0, items=n, full_report=full_report)), fits, count)
