@@ -184,6 +184,7 @@ def test_pull_request_on_mariadb_fails_then_the_same_comment_turns_green(image, 
     failed = run_action(image, demo.root, tmp_path, inputs, api, pull_request(base, head))
 
     assert failed.code == 1, failed.log
+    assert set(failed.outputs) == set(ACTION["outputs"])  # every output action.yml declares, no other
     assert failed.outputs["passed"] == "false"
     assert failed.outputs["missing-migration"] == "true"
     assert failed.outputs["heads"] == "ae1027a6acf1"
@@ -256,6 +257,7 @@ def test_without_database_url_the_embedded_server_runs_inside_the_image(image, d
     run = run_action(image, demo.root, tmp_path, {"comment": "false"}, api, pull_request(base, head))
 
     assert run.code == 0, run.log
+    assert set(run.outputs) == set(ACTION["outputs"])
     (install,) = [line for line in run.commands("group") if "install the project's dependencies" in line]
     assert install.endswith("-r requirements.txt)")
     assert "Successfully installed blog-extras-1.0" in run.log
