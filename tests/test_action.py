@@ -11,7 +11,6 @@ import re
 import subprocess
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
