@@ -41,8 +41,8 @@ class FakeGitHub:
     read_only: bool = False
     comments: list = field(default_factory=list)
     requests: list = field(default_factory=list)
-    # (method, path regex, status) answered once each, before the real answer: 5xx, or 403 for a
-    # secondary rate limit.
+    # (method, regex on path?query, status) answered once each, before the real answer: 5xx, or
+    # 403 for a secondary rate limit.
     failures: list = field(default_factory=list)
     _next_id: int = 1000
 
@@ -87,12 +87,6 @@ class FakeGitHub:
     # -- the API --------------------------------------------------------------------------
     def answer(self, method: str, path: str, query: dict, body: Optional[dict]):
         """(status, json, extra headers) for one request."""
-        for i, (fail_method, fail_path, status) in enumerate(self.failures):
-            if fail_method == method and re.search(fail_path, path):
-                del self.failures[i]
-                if status == 403:
-                    return 403, SECONDARY_RATE_LIMIT, {"Retry-After": "1"}
-                return status, {"message": "Server Error"}, {}
         repo = re.escape(self.repository)
         if method == "GET" and path == "/user":
             if self.user_login:
@@ -135,6 +129,16 @@ class FakeGitHub:
                 self.comments.remove(comment)
                 return 204, None, {}
         return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+
+    def injected_failure(self, method: str, target: str):
+        """The first of ``failures`` matching this request (its path and query), used up."""
+        for i, (fail_method, pattern, status) in enumerate(self.failures):
+            if fail_method == method and re.search(pattern, target):
+                del self.failures[i]
+                if status == 403:
+                    return 403, SECONDARY_RATE_LIMIT, {"Retry-After": "1"}
+                return status, {"message": "Server Error"}, {}
+        return None
 
     def _page(self, path: str, query: dict, items: list):
         per_page = min(int(query.get("per_page", ["30"])[0]), 100)
@@ -179,7 +183,8 @@ def _handler(api: FakeGitHub):
                 if request.authorization not in (f"token {api.token}", f"Bearer {api.token}"):
                     status, data, headers = 401, {"message": "Bad credentials"}, {}
                 else:
-                    status, data, headers = api.answer(self.command, parts.path, request.query, body)
+                    status, data, headers = (api.injected_failure(self.command, self.path)
+                                             or api.answer(self.command, parts.path, request.query, body))
                 request.status = status
             payload = b"" if data is None else json.dumps(data).encode()
             self.send_response(status)

@@ -38,7 +38,7 @@ def test_first_run_creates_then_edits_the_same_comment(api):
 
 
 def test_server_errors_and_secondary_rate_limits_are_retried(api):
-    api.failures = [("GET", "/comments$", 502), ("POST", "", 500), ("POST", "", 403)]
+    api.failures = [("GET", "/comments", 502), ("POST", "", 500), ("POST", "", 403)]
     comment = upsert(api)
     assert comment.created
     statuses = [(r.method, r.status) for r in api.requests if r.path.endswith("/comments")]

@@ -259,13 +259,8 @@ def publish(config: ActionConfig, workflow: Workflow, client, report: Optional[R
         comment = render_markdown(report, max_bytes=gh_publish.COMMENT_MAX_BYTES, full_report=summary_link)
         summary = render_markdown(report, max_bytes=SUMMARY_MAX_BYTES, full_report="the JSON report "
                                   + code_span(_from_workspace(config, str(report_file))))
-        out = workflow.out
-        out.write(render_text(report))
-        out.flush()
-        for finding in report.findings:
-            annotate = workflow.error if finding.severity == ERROR else workflow.warning
-            message = finding.message + (f"\n\n{finding.detail}" if finding.detail else "")
-            annotate(message, file=finding.file, line=finding.line, title=f"alembic-ci: {finding.code}")
+        workflow.out.write(render_text(report))
+        _annotate(report, workflow)
     else:
         report_file.unlink(missing_ok=True)  # a report of an earlier run must not pass for this one's
         log = f"[the job log]({config.run_url})" if config.run_url else "the job log"
@@ -287,6 +282,14 @@ def publish(config: ActionConfig, workflow: Workflow, client, report: Optional[R
         "comment-file": _from_workspace(config, str(comment_file)),
         "comment-url": comment_url,
     })
+
+
+def _annotate(report: Report, workflow: Workflow) -> None:
+    # On the revision file behind each finding (GitHub shows the first 10 per step).
+    for finding in report.findings:
+        annotate = workflow.error if finding.severity == ERROR else workflow.warning
+        message = finding.message + (f"\n\n{finding.detail}" if finding.detail else "")
+        annotate(message, file=finding.file, line=finding.line, title=f"alembic-ci: {finding.code}")
 
 
 def _comment(config: ActionConfig, workflow: Workflow, client, body: str) -> str:

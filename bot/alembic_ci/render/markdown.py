@@ -55,6 +55,12 @@ def code_block(value: object, lang: str = "") -> str:
     return f"{fence}{lang}\n{text}\n{fence}"
 
 
+def marker(config: str) -> str:
+    """The hidden marker that finds this project's sticky comment (one per alembic.ini)."""
+    safe = config.replace("--", "- -").replace(">", "&gt;")
+    return f"{MARKER_PREFIX} {safe} -->"
+
+
 @dataclass
 class Budget:
     """How much of the report a render may show. ``None`` means everything."""
@@ -77,18 +83,21 @@ def _budget_block(context: jinja2.runtime.Context, value: object, lang: str = ""
     if budget.block_chars is None or len(text) <= budget.block_chars:
         return code_block(text, lang)
     # Cut at a line end, so the reader never sees half a statement.
-    cut = text.rfind("\n", 0, budget.block_chars + 1)
-    kept = text[:cut] if cut > 0 else ""
-    rest = text[len(kept):].lstrip("\n")
-    note = (f"_✂️ {rest.count(chr(10)) + 1:,} more line{'s' if rest.count(chr(10)) else ''} "
-            f"({len(rest):,} characters) trimmed: see {budget.full_report}._")
+    cut = max(text.rfind("\n", 0, budget.block_chars + 1), 0)
+    kept, rest = text[:cut], text[cut:].lstrip("\n")
+    lines = rest.count("\n") + 1
+    note = (f"_✂️ {lines:,} more line{'s' * (lines != 1)} ({len(rest):,} characters) trimmed: "
+            f"see {budget.full_report}._")
     return f"{code_block(kept, lang)}\n\n{note}" if kept else note
 
 
-def marker(config: str) -> str:
-    """The hidden marker that finds this project's sticky comment (one per alembic.ini)."""
-    safe = config.replace("--", "- -").replace(">", "&gt;")
-    return f"{MARKER_PREFIX} {safe} -->"
+def _shown(items: list, budget: Budget) -> list:
+    return items if budget.items is None else items[:budget.items]
+
+
+def _more(items: list, budget: Budget, noun: str) -> str:
+    hidden = len(items) - len(_shown(items, budget))
+    return f"\n_✂️ {hidden:,} more {noun}{'s' * (hidden != 1)}: see {budget.full_report}._\n" if hidden else ""
 
 
 _env = jinja2.Environment(
@@ -99,15 +108,6 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-def _shown(items: list, budget: Budget) -> list:
-    return items if budget.items is None else items[:budget.items]
-
-
-def _more(items: list, budget: Budget, noun: str) -> str:
-    hidden = len(items) - len(_shown(items, budget))
-    return f"\n_✂️ {hidden:,} more {noun}{'s' * (hidden != 1)}: see {budget.full_report}._\n" if hidden else ""
-
-
 _env.filters.update(md=md_text, html=html_text, code=code_span, block=_budget_block, shown=_shown, more=_more)
 
 
