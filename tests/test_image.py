@@ -223,6 +223,27 @@ def test_pull_request_on_mariadb_fails_then_the_same_comment_turns_green(image, 
     assert fixed.scratch_database not in scratch_databases()
 
 
+def test_could_not_check_exits_2_with_the_password_masked_and_says_so_on_the_pr(image, demo, api, tmp_path):
+    # The README's URL in a job that has no `mysql` service.
+    base = checkout(demo)
+    demo.add_model(COMMENT_MODEL)
+    head = commit(demo, "comment model")
+    password = f"pw-{uuid.uuid4().hex[:8]}"
+    inputs = {"database-url": f"mysql+pymysql://root:{password}@mysql:3306/", "install": "none"}
+
+    run = run_action(image, demo.root, tmp_path, inputs, api, pull_request(base, head))
+
+    assert run.code == 2, run.log
+    assert run.log.splitlines()[:2] == [f"::add-mask::{api.token}", f"::add-mask::{password}"]
+    assert run.log.count(password) == 1, "the password must only appear in its ::add-mask:: line"
+    (error,) = run.commands("error")
+    assert "unknown host 'mysql'" in error
+    assert run.outputs["passed"] == "false" and run.outputs["report"] == ""
+    assert "unknown host" in run.summary
+    (post,) = api.made("POST")
+    assert post.body["body"].startswith(MARKER) and "unknown host" in post.body["body"]
+
+
 def _wheel(folder: Path, module: str, code: str) -> Path:
     """A minimal pure-Python wheel, so the install input is exercised without any index."""
     dist = f"{module}-1.0.dist-info"
