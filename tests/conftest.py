@@ -8,12 +8,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
 import pytest
 import sqlalchemy as sa
+
+from github_api import FakeGitHub
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_URL = os.environ.get("ALEMBIC_CI_TEST_URL", "mysql+pymysql://root@127.0.0.1:3306/")
@@ -120,3 +123,29 @@ def no_scratch_database_left():
     yield
     left = scratch_databases(SPAWNED)
     assert not left, f"scratch databases left behind: {left}"
+
+
+@pytest.fixture
+def api():
+    """The GitHub REST API stand-in (tests/github_api.py) with a token of its own."""
+    server = FakeGitHub(token=f"ghs_{uuid.uuid4().hex}")
+    yield server
+    server.close()
+
+
+def parse_outputs(text: str) -> dict:
+    """GITHUB_OUTPUT read back the way the runner reads it."""
+    outputs, lines = {}, iter(text.splitlines())
+    for line in lines:
+        if "<<" in line:
+            name, delimiter = line.split("<<", 1)
+            value = []
+            for item in lines:
+                if item == delimiter:
+                    break
+                value.append(item)
+            outputs[name] = "\n".join(value)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            outputs[name] = value
+    return outputs

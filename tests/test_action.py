@@ -15,18 +15,10 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import SERVER_URL, Result, server_connection
-from github_api import FakeGitHub
+from conftest import SERVER_URL, Result, parse_outputs, server_connection
 
 MARKER = "<!-- alembic-ci: alembic.ini -->"
 RUN_URL = "https://github.com/octo/shop/actions/runs/4242"
-
-
-@pytest.fixture
-def api():
-    server = FakeGitHub(token=f"ghs_{uuid.uuid4().hex}")
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -54,24 +46,6 @@ class Run:
 
     def commands(self, name: str) -> list:
         return [line for line in self.log.splitlines() if line.startswith(f"::{name}")]
-
-
-def parse_outputs(text: str) -> dict:
-    """GITHUB_OUTPUT read back the way the runner reads it."""
-    outputs, lines = {}, iter(text.splitlines())
-    for line in lines:
-        if "<<" in line:
-            name, delimiter = line.split("<<", 1)
-            value = []
-            for item in lines:
-                if item == delimiter:
-                    break
-                value.append(item)
-            outputs[name] = "\n".join(value)
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            outputs[name] = value
-    return outputs
 
 
 def run_action(demo, api, event_name="pull_request", event=None, workspace=None, **inputs) -> Run:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, SERVER_URL, scratch_databases
+from conftest import ROOT, SERVER_URL, parse_outputs, scratch_databases
 from github_api import FakeGitHub
 
 CONTAINERS_CONF = str(ROOT / "docker" / "containers.conf")
@@ -46,13 +46,6 @@ def image() -> str:
     return build.stdout.strip()
 
 
-@pytest.fixture
-def api():
-    server = FakeGitHub(token=f"ghs_{uuid.uuid4().hex}")
-    yield server
-    server.close()
-
-
 @dataclass
 class ActionRun:
     code: int
@@ -68,24 +61,6 @@ class ActionRun:
     def scratch_database(self) -> str:
         match = re.search(r"scratch database (alembic_ci_\w+)", self.log)
         return match.group(1) if match else ""
-
-
-def read_outputs(text: str) -> dict:
-    """GITHUB_OUTPUT as the runner reads it: name=value lines and name<<DELIMITER blocks."""
-    outputs, lines = {}, iter(text.splitlines())
-    for line in lines:
-        if "<<" in line:
-            name, delimiter = line.split("<<", 1)
-            value = []
-            for item in lines:
-                if item == delimiter:
-                    break
-                value.append(item)
-            outputs[name] = "\n".join(value)
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            outputs[name] = value
-    return outputs
 
 
 def run_action(image: str, workspace: Path, tmp_path: Path, inputs: dict, api: FakeGitHub,
@@ -137,7 +112,7 @@ def run_action(image: str, workspace: Path, tmp_path: Path, inputs: dict, api: F
         if as_root:
             _chown(workspace, 0)  # the test's own git commands work on it again
     files = runner / "_runner_file_commands"
-    return ActionRun(proc.returncode, proc.stdout, read_outputs((files / output_name).read_text()),
+    return ActionRun(proc.returncode, proc.stdout, parse_outputs((files / output_name).read_text()),
                      (files / summary_name).read_text(), root_owned)
 
 
