@@ -21,8 +21,9 @@ RUN apt-get update \
       python3-venv=3.11.* \
  && rm -rf /var/lib/apt/lists/*
 
-# No __pycache__ written as root into the user's workspace (it breaks later checkouts on
-# self-hosted runners); unbuffered output keeps the log in order with the workflow commands.
+# The venv first on PATH: the `install` input's pip puts the project's dependencies next to
+# alembic-ci. No __pycache__ written as root into the user's workspace (it breaks later checkouts
+# on self-hosted runners); unbuffered output keeps the log in order with the workflow commands.
 ENV VIRTUAL_ENV=/opt/alembic-ci \
     PATH=/opt/alembic-ci/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
