@@ -13,6 +13,7 @@ import re
 import jinja2
 
 from ..report import ERROR, Report
+from .verdict import annotated_sql, measured_on
 
 MARKER_PREFIX = "<!-- alembic-ci:"
 
@@ -67,11 +68,11 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_env.filters.update(md=md_text, html=html_text, code=code_span, block=code_block)
+_env.filters.update(md=md_text, html=html_text, code=code_span, block=code_block, annotated_sql=annotated_sql)
 
 
 def render_markdown(report: Report) -> str:
     errors = [f for f in report.findings if f.severity == ERROR]
     return _env.get_template("report.md.j2").render(
-        report=report, marker=marker(report.config), errors=errors, ERROR=ERROR,
+        report=report, marker=marker(report.config), errors=errors, ERROR=ERROR, measured_on=measured_on(report),
     )
