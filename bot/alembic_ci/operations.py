@@ -1,6 +1,6 @@
 """Watches the Alembic operations of the reported revisions as they run.
 
-Every ``op.*`` call goes through ``Operations.invoke(operation)`` with the operation object
+Every ``op.*`` call, batch ones included, goes through ``invoke(operation)`` with the operation object
 (AddColumnOp, AlterColumnOp, ...) holding its arguments. Wrapping it gives the risk rules the
 operation itself, the migration line that called it, the state of the table it touches just
 before it ran (read from the scratch database) and the statements it sent.
@@ -51,9 +51,12 @@ class OperationWatch:
         self.records: list[OpRecord] = []
         self._depth = 0
         self._original = None
+        # The class defining invoke: Operations up to Alembic 1.10, their common base
+        # AbstractOperations (shared with BatchOperations) since.
+        self._owner = next(cls for cls in Operations.__mro__ if "invoke" in vars(cls))
 
     def __enter__(self) -> "OperationWatch":
-        self._original = original = Operations.invoke
+        self._original = original = self._owner.invoke
         watch = self
 
         def invoke(operations, operation):
@@ -70,11 +73,11 @@ class OperationWatch:
             finally:
                 watch._depth -= 1
 
-        Operations.invoke = invoke  # type: ignore[method-assign]
+        self._owner.invoke = invoke
         return self
 
     def __exit__(self, *exc_info) -> None:
-        Operations.invoke = self._original  # type: ignore[method-assign]
+        self._owner.invoke = self._original
 
     def _before(self, operations, operation) -> OpRecord:
         revision = self._capture.revision
