@@ -114,10 +114,14 @@ def _error_number(exc: Exception) -> Optional[int]:
 
 
 def _reason(exc: Exception) -> str:
+    """"Cannot change column type" from "ALGORITHM=INSTANT is not supported. Reason: Cannot change
+    column type. Try ALGORITHM=COPY"; "not supported for this operation" when there is no reason."""
     args = getattr(exc, "args", ())
     message = str(args[1]) if len(args) >= 2 else str(exc)
     match = _REASON.search(message)
-    return match.group(1).strip() if match else message.strip()
+    if match:
+        return match.group(1).strip()
+    return re.sub(r"^(?:ALGORITHM|LOCK)=\w+ is\s+", "", message.split(". Try")[0].strip()).rstrip(".")
 
 
 def _unquote(name: str) -> str:

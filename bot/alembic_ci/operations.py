@@ -39,8 +39,9 @@ class OpRecord:
     operation: Any  # an alembic.operations.ops.MigrateOperation
     file: str
     line: Optional[int]
-    columns: Optional[dict]  # column name -> ColumnState of the table before the op; None: no such table
-    foreign_key_checks: bool
+    # What the rules need of the schema just before the op, read only for the ops they concern:
+    columns: Optional[dict]  # alter_column: column name -> ColumnState of its table
+    foreign_key_checks: bool  # foreign keys added: the session's @@foreign_key_checks
     statements: list = field(default_factory=list)  # the Statements it sent (empty inside a batch)
 
 
@@ -83,18 +84,15 @@ class OperationWatch:
         revision = self._capture.revision
         path = self._files.get(revision, "")
         conn = operations.migration_context.connection
-        table = _table_of(operation)
+        columns, fk_checks = None, True
         with self._capture.paused():
-            columns = _columns(conn, table) if table else None
-            fk_checks = bool(conn.exec_driver_sql("SELECT @@foreign_key_checks").scalar())
+            if isinstance(operation, alembic_ops.AlterColumnOp):
+                columns = _columns(conn, operation.table_name)
+            if isinstance(operation, alembic_ops.CreateForeignKeyOp) or (
+                    isinstance(operation, alembic_ops.AddColumnOp) and operation.column.foreign_keys):
+                fk_checks = bool(conn.exec_driver_sql("SELECT @@foreign_key_checks").scalar())
         return OpRecord(revision=revision, operation=operation, file=path, line=_caller_line(path),
                         columns=columns, foreign_key_checks=fk_checks)
-
-
-def _table_of(operation) -> Optional[str]:
-    if isinstance(operation, alembic_ops.CreateForeignKeyOp):
-        return operation.source_table
-    return getattr(operation, "table_name", None)
 
 
 def _caller_line(path: str) -> Optional[int]:
