@@ -99,6 +99,23 @@ def test_a_statement_the_server_refuses_is_reported_once_with_its_own_error(demo
     assert statements[1]["error"].startswith("(1061)")
 
 
+def test_an_alter_no_variant_can_express_runs_as_written_without_a_verdict(demo):
+    # No ALGORITHM clause may follow PARTITION BY: every variant is a syntax error.
+    demo.add_revision("d0d0d0000005", BASE, """
+        op.create_table('event', sa.Column('id', sa.Integer(), primary_key=True))
+        op.execute("ALTER TABLE event PARTITION BY HASH(id) PARTITIONS 4")
+        assert op.get_bind().exec_driver_sql(
+            "SELECT COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME = 'event'").scalar() == 4
+    """, message="partition")
+    result = demo.check("--base", BASE, "--format", "json")
+    report = json.loads(result.out)
+    assert not [f for f in report["findings"] if f["code"] == "upgrade-failed"], result.out
+    partition = _statements(report, "d0d0d0000005")[1]
+    assert partition["sql"] == "ALTER TABLE event PARTITION BY HASH(id) PARTITIONS 4"
+    assert (partition["table"], partition["algorithm"], partition["refusals"]) == ("event", None, [])
+
+
 _COUNT_ALTERS = """
 import sys
 bind = op.get_bind()

@@ -22,7 +22,9 @@ NOOP = "DO 0"
 # Refusals: 1845 not supported, 1846 not supported with a reason, 1847 COPY needs a lock,
 # 4092 MySQL's instant row-version limit (64 instant changes per table).
 _REFUSED = {1845, 1846, 1847, 4092}
-_SYNTAX_ERROR = 1064  # a variant this server's grammar lacks (e.g. INSTANT on MySQL's CREATE INDEX)
+# A variant this server's grammar lacks: syntax (a clause after PARTITION BY, INSTANT on MySQL's
+# CREATE INDEX), unknown ALGORITHM or LOCK value.
+_NOT_EXPRESSIBLE = {1064, 1800, 1801}
 
 # (algorithm, lock) in the order asked; the first accepted wins. None: no LOCK clause.
 _MYSQL_VARIANTS = (("INSTANT", None), ("INPLACE", "NONE"), ("INPLACE", "SHARED"), ("COPY", "SHARED"))
@@ -49,7 +51,7 @@ class Probe:
     """The verdict on one statement."""
 
     table: str
-    algorithm: Optional[str] = None  # None: the probe stopped on an error that is not a refusal
+    algorithm: Optional[str] = None  # None: no verdict (an error that is not a refusal; no variant parses)
     lock: Optional[str] = None
     refusals: list = field(default_factory=list)
     ran: bool = False  # a variant executed the statement: the caller must not run it again
@@ -78,7 +80,7 @@ def probe(cursor, statement: str, parameters, mariadb: bool) -> Optional[Probe]:
             cursor.execute(template(algorithm, lock), parameters)
         except Exception as exc:  # the driver's own error class; the server's number decides
             number = _error_number(exc)
-            if number == _SYNTAX_ERROR:
+            if number in _NOT_EXPRESSIBLE:
                 continue
             if number not in _REFUSED:
                 return result  # a real error: the statement, run as written, reports it
@@ -86,8 +88,9 @@ def probe(cursor, statement: str, parameters, mariadb: bool) -> Optional[Probe]:
             continue
         result.algorithm, result.lock, result.ran = algorithm, lock or "NONE", True
         return result
-    # Even a copy under a shared lock was refused: as written, the server copies under an exclusive one.
-    result.algorithm, result.lock = "COPY", "EXCLUSIVE"
+    if result.refusals and result.refusals[-1].algorithm == "COPY":
+        # Even a copy under a shared lock was refused: as written, it copies under an exclusive one.
+        result.algorithm, result.lock = "COPY", "EXCLUSIVE"
     return result
 
 

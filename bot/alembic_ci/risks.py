@@ -320,9 +320,9 @@ def _unique(op) -> Hit:
     col_list = ", ".join(cols)
     return Hit(
         "unique-on-existing-table", f"adds unique index `{name}` on `{t}` ({col_list})",
-        f"duplicates already in production make the ALTER fail with error 1062 in the middle of the "
-        f"deploy (the replay's empty tables have none), and the application version still running gets "
-        f"duplicate-key errors on writes that used to succeed.",
+        "duplicates already in production make the ALTER fail with error 1062 in the middle of the "
+        "deploy (the replay's empty tables have none), and the application version still running gets "
+        "duplicate-key errors on writes that used to succeed.",
         f"1. Check production first:\n\n"
         f"    SELECT {col_list}, COUNT(*) FROM {t} GROUP BY {col_list} HAVING COUNT(*) > 1\n\n"
         f"2. Clean the duplicates up and deploy code that does not create new ones.\n"
