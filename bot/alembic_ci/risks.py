@@ -14,12 +14,12 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Iterable, Iterator, Optional
 
 import sqlalchemy as sa
 from alembic.operations import ops
 from sqlalchemy.dialects import mysql
+from sqlalchemy.sql.type_api import to_instance
 
 from .operations import ColumnState, OpRecord
 from .project import relpath
@@ -58,10 +58,11 @@ class _Seen:
 
 def findings(records: list, settings: Settings, server: str) -> list:
     seen = _Seen(set(), set())
+    sources: dict = {}
     out = []
     for record in records:
         for hit in _check(record, seen, server):
-            if hit.code in settings.ignore or hit.code in _inline_ignores(record.file, record.line):
+            if hit.code in settings.ignore or hit.code in _inline_ignores(record.file, record.line, sources):
                 continue
             out.append(Finding(
                 hit.code, ERROR if hit.code in settings.fail_on else WARNING, hit.message,
@@ -233,7 +234,7 @@ def _lost_attributes(op, column: ColumnState) -> list:
     if not column.nullable and op.modify_nullable is None and op.existing_nullable is None:
         lost.append(("existing_nullable=False", "NOT NULL"))
     if column.default is not None and op.modify_server_default is False \
-            and op.existing_server_default in (None, False):
+            and (op.existing_server_default is None or op.existing_server_default is False):
         lost.append(("existing_server_default", f"the default {column.default}"))
     if column.comment and op.modify_comment is False and op.existing_comment is None:
         lost.append(("existing_comment", "the comment"))
@@ -377,7 +378,10 @@ def _execute(op) -> Optional[Hit]:
 
 def _norm(type_) -> str:
     """A type as MySQL DDL, comparable across reflection and models: INT for INTEGER(11), ..."""
-    sql = " ".join(type_.compile(dialect=_DIALECT).upper().split())
+    try:
+        sql = " ".join(to_instance(type_).compile(dialect=_DIALECT).upper().split())
+    except Exception:  # a type MySQL cannot render (String() without a length): compare what it says
+        return repr(type_).upper()
     sql = re.sub(r"\b(TINYINT|SMALLINT|MEDIUMINT|INTEGER|INT|BIGINT)\(\d+\)", r"\1", sql)
     return re.sub(r"\bBOOL(EAN)?\b", "TINYINT", re.sub(r"\bINTEGER\b", "INT", sql))
 
@@ -402,6 +406,7 @@ def _is_enum(type_) -> bool:
 
 
 def _type_code(type_) -> str:
+    type_ = to_instance(type_)
     prefix = "mysql." if "dialects.mysql" in type(type_).__module__ else "sa."
     return prefix + repr(type_)
 
@@ -434,10 +439,12 @@ def _alter_call(op, column: ColumnState, nullable: Optional[bool] = None, type_:
     return f"op.alter_column({', '.join(args)})"
 
 
-def _inline_ignores(path: str, line: Optional[int]) -> frozenset:
+def _inline_ignores(path: str, line: Optional[int], sources: dict) -> frozenset:
     if not path or not line:
         return frozenset()
-    spans, comments = _source_map(path)
+    if path not in sources:
+        sources[path] = _source_map(path)
+    spans, comments = sources[path]
     start, end = min((s for s in spans if s[0] <= line <= s[1]), key=lambda s: s[1] - s[0], default=(line, line))
     while start - 1 in comments and comments[start - 1][1]:  # whole-line comments right above
         start -= 1
@@ -449,7 +456,6 @@ def _inline_ignores(path: str, line: Optional[int]) -> frozenset:
     return frozenset(codes)
 
 
-@lru_cache(maxsize=256)
 def _source_map(path: str):
     """(statement line spans, {line: (comment text, whole-line comment?)}) of a migration file."""
     source = open(path, encoding="utf-8").read()
