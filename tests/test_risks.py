@@ -88,6 +88,7 @@ op.add_column('shop', sa.Column('owner4_id', sa.Integer(), sa.ForeignKey('user.i
 op.alter_column('shop', 'name', type_=sa.String(60), existing_type=sa.String(50))  # risky: alter-column-drops-attributes
 op.alter_column('shop', 'name2', type_=sa.String(60), existing_type=sa.String(50), existing_nullable=False, existing_server_default=sa.text("'x'"), existing_comment='shop name')
 op.alter_column('shop', 'name3', type_=sa.String(60), existing_type=sa.String(50))  # alembic-ci: ignore[alter-column-drops-attributes]
+op.alter_column('shop', 'email2', nullable=True, existing_type=sa.String(50))  # risky: alter-column-drops-attributes
 op.alter_column('counter', 'id', type_=sa.BigInteger(), existing_type=sa.Integer(), existing_nullable=False)  # risky: alter-column-drops-attributes type-change-copies-table
 
 op.execute("UPDATE shop SET note2 = 'x'")  # risky: op-execute
@@ -133,7 +134,9 @@ def test_every_rule_fires_on_its_risky_op_only_at_its_line_with_the_users_names(
     assert "widens `shop.code` from varchar(63) to VARCHAR(64)" in widen["message"]
     assert "length prefix grows from 1 to 2 bytes" in widen["detail"] and "utf8mb4" in widen["detail"]
     assert "MariaDB 10.11" in widen["detail"] and "answered COPY (Cannot change column type)" in widen["detail"]
-    lost, auto = by_code["alter-column-drops-attributes"]
+    lost, retyped, auto = by_code["alter-column-drops-attributes"]
+    assert retyped["message"] == ("op.alter_column('shop', 'email2') without an existing_type matching varchar(100): "
+                                  "MySQL's MODIFY silently changes its type from varchar(100) to VARCHAR(50)")
     assert "MODIFY silently drops AUTO_INCREMENT" in auto["message"] and "existing_autoincrement=True" in auto["detail"]
     assert "NOT NULL" in lost["message"] and "the default 'x'" in lost["message"] and "the comment" in lost["message"]
     assert ("op.alter_column('shop', 'name', type_=sa.String(length=60), existing_type=mysql.VARCHAR(length=50), "

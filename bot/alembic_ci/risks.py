@@ -195,10 +195,13 @@ def _alter_column(op, column: ColumnState, record: OpRecord, seen: _Seen, server
             f"    op.execute(\"UPDATE {t} SET {op.modify_name} = {c}\")  # in batches on a big table")
     lost = _lost_attributes(op, column)
     if lost:
+        dropped = [what for _, what in lost if not what.startswith("changes")]
+        effects = ([f"drops {', '.join(dropped)}"] if dropped else []) + [
+            what for _, what in lost if what.startswith("changes")]
         yield Hit(
             "alter-column-drops-attributes",
             f"op.alter_column({t!r}, {c!r}) without {', '.join(a for a, _ in lost)}: MySQL's MODIFY "
-            f"silently drops {', '.join(what for _, what in lost)}",
+            f"silently {' and '.join(effects)}",
             "MySQL can only alter a column by restating all of it (MODIFY/CHANGE). Alembic writes that "
             "statement from the op's arguments: what the op does not restate through existing_* falls "
             "back to nullable, no default, no comment, no AUTO_INCREMENT.",
@@ -224,7 +227,8 @@ def _alter_column(op, column: ColumnState, record: OpRecord, seen: _Seen, server
 
 
 def _lost_attributes(op, column: ColumnState) -> list:
-    """(missing argument, what MySQL loses) for an alter_column that emits MODIFY/CHANGE."""
+    """(missing argument, what MySQL loses) for an alter_column that emits MODIFY/CHANGE: the
+    column is restated from the op's arguments, so whatever they leave out is lost."""
     autoincrement = op.kw.get("autoincrement")
     modifies = (op.modify_name or op.modify_nullable is not None or op.modify_type is not None
                 or autoincrement is not None or op.modify_comment is not False)
@@ -243,7 +247,7 @@ def _lost_attributes(op, column: ColumnState) -> list:
     if op.modify_type is None and op.existing_type is not None \
             and _norm(op.existing_type) != _norm(column.type):
         lost.append((f"an existing_type matching {column.column_type}",
-                     f"its type {column.column_type} (changed to {_norm(op.existing_type)})"))
+                     f"changes its type from {column.column_type} to {_norm(op.existing_type)}"))
     return lost
 
 
