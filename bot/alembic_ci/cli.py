@@ -58,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="wait this long for a starting server (default: %(default)s)")
     _common(check)
     check.set_defaults(func=_check)
+
+    action = commands.add_parser(
+        "action", help="run as a GitHub Action step (reads INPUT_* and GITHUB_* variables)",
+        description="The check as GitHub Actions runs it: inputs from INPUT_* variables, the pull request "
+                    "from GITHUB_EVENT_PATH; job summary, annotations, outputs and the sticky PR comment. "
+                    "Exit codes as for check.")
+    action.add_argument("--debug", action="store_true", help="show tracebacks")
+    action.set_defaults(func=_action)
     return parser
 
 
@@ -77,6 +85,16 @@ def _check(args: argparse.Namespace) -> int:
     report = run_check(options)
     write_output(report, args.format, args.output)
     return exit_code(report)
+
+
+def _action(args: argparse.Namespace) -> int:
+    try:
+        from .action import main as action_main
+    except ModuleNotFoundError as exc:
+        if exc.name != "github":
+            raise
+        raise CannotCheck("alembic-ci action needs PyGithub", "pip install 'alembic-ci[action]'") from exc
+    return action_main(os.environ, sys.stdout)
 
 
 def write_output(report: Report, fmt: str, output: Optional[str]) -> None:
