@@ -185,6 +185,16 @@ def test_fail_on_decides_what_fails_from_the_cli_or_pyproject(demo):
     assert demo.check("--base", "1e9ac0000001", "--fail-on", "drop-column,op-execute").code == 1
 
 
+def test_without_a_base_the_historys_own_drops_are_not_reported(demo):
+    # From empty, every table and column is created by a reported revision: dropping it later
+    # breaks no code that was running before the history (a push to main stays green).
+    _drop_history(demo)
+    result = demo.check("--fail-on", "all", "--format", "json")
+    assert result.code == 0, result.out
+    report = json.loads(result.out)
+    assert _risks(report) == [] and len(report["revisions"]) == 4
+
+
 def test_unknown_codes_in_settings_are_one_line_errors(demo):
     _drop_history(demo)
     bad_cli = demo.check("--fail-on", "drop-tabel")
