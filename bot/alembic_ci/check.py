@@ -1,5 +1,6 @@
 """The check pipeline: project -> revision graph -> sandbox (server, scratch database) ->
-replay -> drift -> a Report (plain data). Nothing here knows about GitHub or output formats."""
+replay (with online-DDL verdicts and the operations watched) -> drift -> risks -> a Report
+(plain data). Nothing here knows about GitHub or output formats."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ from typing import Callable, Iterator, Optional
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from . import drift, gitbase
+from . import drift, gitbase, risks
 from .capture import Capture
 from .embedded import embedded_server
 from .errors import ConfigError
 from .graph import Graph, load_graph
+from .operations import OperationWatch
 from .project import Project, load_project, relpath
 from .replay import ReplayResult, replay
 from .report import Report, RevisionReport
 from .sandbox import ScratchDatabase, interrupts_raise
 from .server import parse_url
+from .settings import load_settings
 
 
 def _stderr(message: str) -> None:
@@ -36,6 +39,7 @@ class CheckOptions:
     base: list = field(default_factory=list)  # report only revisions after these
     base_ref: Optional[str] = None  # ... or after the heads at this git commit
     lock_wait_timeout: int = 60
+    fail_on: Optional[str] = None  # risk codes that fail the check; None: pyproject.toml or the defaults
     wait: float = 60.0  # seconds to wait for a starting server
     progress: Callable[[str], None] = _stderr
 
@@ -43,6 +47,7 @@ class CheckOptions:
 def run_check(options: CheckOptions) -> Report:
     started = time.perf_counter()
     project = load_project(options.config)
+    settings = load_settings(project.ini_path, options.fail_on)
     report = Report(config=relpath(project.ini_path))
     graph, findings = load_graph(project.script, project.version_locations)
     report.findings.extend(findings)
@@ -50,17 +55,21 @@ def run_check(options: CheckOptions) -> Report:
         return report
     report.heads = graph.heads
     report.base = _resolve_base(options, graph, project)
+    old = graph.ancestors(report.base)
+    reported = frozenset(rev for rev in graph.files if rev not in old)
 
     with interrupts_raise(), _server(options) as server_url:
         with ScratchDatabase(server_url, options.wait, options.progress) as scratch:
             report.server = scratch.server
             options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
                              f"(scratch database {scratch.name})...")
-            with Capture(scratch.url, options.lock_wait_timeout) as capture:
+            with Capture(scratch.url, options.lock_wait_timeout, reported) as capture, \
+                    OperationWatch(capture, {rev: graph.files[rev].path for rev in reported}) as watch:
                 result = replay(project, graph, scratch.url, capture)
                 _add_revisions(report, graph, result)
                 if result.failure is None:
                     _compare(report, scratch.url, result)
+            report.findings.extend(risks.findings(watch.records, settings, scratch.server))
     report.timing = {"total_seconds": round(time.perf_counter() - started, 3),
                      "server_seconds": round(capture.server_seconds, 3)}
     return report

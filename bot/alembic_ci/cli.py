@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="report only revisions added since the heads at this git commit (e.g. origin/main)")
     check.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
     check.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
+    check.add_argument("--fail-on", default=None, metavar="CODES",
+                       help="risk codes that fail the check, comma-separated, or `all` / `none` (default: "
+                            "`fail-on` in [tool.alembic-ci] of pyproject.toml, else the destructive ones: "
+                            "drop-table, drop-column, rename-table, rename-column; docs/risks.md)")
     check.add_argument("--lock-wait-timeout", type=int, default=60, metavar="SECONDS",
                        help="lock waits in the scratch session fail after this long (default: %(default)s)")
     check.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
@@ -74,7 +78,8 @@ def _check(args: argparse.Namespace) -> int:
     from .check import CheckOptions, run_check
 
     options = CheckOptions(config=args.config, database_url=args.database_url, base=args.base,
-                           base_ref=args.base_ref, lock_wait_timeout=args.lock_wait_timeout, wait=args.wait)
+                           base_ref=args.base_ref, lock_wait_timeout=args.lock_wait_timeout, wait=args.wait,
+                           fail_on=args.fail_on)
     if args.quiet:
         options.progress = lambda message: None
     report = run_check(options)

@@ -39,6 +39,11 @@ class ReplayResult:
     # The keyword arguments env.py gave context.configure(): the drift check honours them.
     configure_options: Optional[dict] = None
 
+    @property
+    def running(self) -> Optional[str]:
+        """The revision being upgraded now: the first planned one not yet applied."""
+        return self.planned[len(self.applied)] if len(self.applied) < len(self.planned) else None
+
 
 def _recording_environment(config, script, fn, result: ReplayResult, capture: Capture) -> EnvironmentContext:
     """Alembic's own EnvironmentContext, whose configure() notes env.py's options and hooks
@@ -53,6 +58,7 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
         result.statements[revision] = [
             s for s in capture.take() if not _is_bookkeeping(s.sql, ctx.version_table)]
         result.applied.append(revision)
+        capture.revision = result.running
 
     def recording_configure(**kw: Any) -> None:
         result.configure_options = dict(kw)
@@ -88,6 +94,7 @@ def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: 
     def upgrade(rev, context):
         steps = script._upgrade_revs("heads", rev)
         result.planned = [step.revision.revision for step in steps]
+        capture.revision = result.running
         capture.take()
         capture.recording = True
         return steps
@@ -132,10 +139,8 @@ def _env_failed(project: Project, exc: Exception) -> ConfigError:
 
 
 def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: Exception) -> Finding:
-    if len(result.applied) < len(result.planned):
-        revision = result.planned[len(result.applied)]
-    else:  # every revision ran; env.py failed afterwards
-        revision = result.planned[-1] if result.planned else "?"
+    # None: every revision ran; env.py failed afterwards
+    revision = result.running or (result.planned[-1] if result.planned else "?")
     statements = [s for s in capture.take()]
     path = graph.files[revision].path if revision in graph.files else None
     failing = capture.pending
