@@ -26,16 +26,17 @@ def exit_code(report: Report) -> int:
 
 
 def verdict_line(findings: list) -> Optional[str]:
-    """The one stderr line for a report that fails: the first error and its fix, whatever
-    the output format (the report itself may go to a file)."""
-    errors = [f for f in findings if f.severity == ERROR]
+    """The one stderr line for a report with problems: the first error (else warning), and
+    what to do about it, whatever the output format (the report itself may go to a file)."""
+    errors = [f for f in findings if f.severity == ERROR] or findings
     if not errors:
         return None
     first = errors[0]
     where = f" ({first.file}{':' + str(first.line) if first.line else ''})" if first.file else ""
-    fix = " ".join((first.detail or "").split()) if first.code in _CANNOT_CHECK_CODES else ""
+    # The advice of the detail, not the statement it quotes.
+    advice = [" ".join(p.split()) for p in (first.detail or "").split("\n\n") if not p.startswith("Statement:")]
     more = f" (and {len(errors) - 1} more: see the report)" if len(errors) > 1 else ""
-    return f"{first.message}{where}{more}" + (f". {fix}" if fix else "")
+    return f"{first.message}{where}{more}" + (f". {' '.join(advice)}" if advice else "")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,8 +112,8 @@ def _check(args: argparse.Namespace) -> int:
     code = exit_code(report)
     line = verdict_line(report.findings)
     if line:
-        print(f"alembic-ci: {'error' if code == EXIT_CANNOT_CHECK else 'failed'}: {args.redact(line)}",
-              file=sys.stderr)
+        label = {EXIT_CANNOT_CHECK: "error", EXIT_FAILED: "failed"}.get(code, "warning")
+        print(f"alembic-ci: {label}: {args.redact(line)}", file=sys.stderr)
     return code
 
 

@@ -314,7 +314,6 @@ def _at_head(diagnosis, graph, live, snapshots, configure_options, conn) -> None
         diagnosis.summary = (f"the database is at head ({heads}) but its schema differs from what the migrations "
                              f"create ({_count(diagnosis.schema_differences)}): changed by hand? Undo the "
                              "changes, or capture them in a migration and stamp it")
-        diagnosis.fix = ['alembic revision --autogenerate -m "..."', "alembic stamp head"]
     else:
         count = len(diagnosis.missing_migration.differences)
         diagnosis.summary = (f"the database is at head ({heads}) and matches the migrations, but the models "

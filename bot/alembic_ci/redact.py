@@ -30,10 +30,15 @@ class Redactor:
         self.secrets = sorted((s for s in secrets if len(s) >= _MIN_FREE_LENGTH), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        text = _URL_CREDENTIALS.sub(lambda m: m.group("head") + MASK, text)
+        text = _URL_CREDENTIALS.sub(_mask_url_password, text)
         for secret in self.secrets:
             text = text.replace(secret, MASK)
         return text
+
+
+def _mask_url_password(match: re.Match) -> str:
+    password = match.group("password")
+    return match.group(0) if password == "PASSWORD" else match.group("head") + MASK  # the placeholder of a hint
 
 
 def _password(url: str) -> Optional[str]:

@@ -178,7 +178,8 @@ def _missing_environment_variable(exc: BaseException) -> Optional[str]:
     if not isinstance(exc, KeyError) or not exc.args:
         return None
     frames = traceback.extract_tb(exc.__traceback__)
-    return str(exc.args[0]) if frames and frames[-1].filename == os.__file__ else None
+    in_os = frames and frames[-1].filename in (os.__file__, "<frozen os>")  # frozen since Python 3.11
+    return str(exc.args[0]) if in_os else None
 
 
 def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: BaseException) -> Finding:

@@ -136,8 +136,8 @@ def in_container() -> bool:
 def _unreachable_hint(url: URL) -> str:
     if (url.host or "localhost") in ("localhost", "127.0.0.1", "::1") and in_container():
         return ("inside the action's container localhost is the container itself: reach a `services:` "
-                "MySQL by its service name (mysql+pymysql://root:PASSWORD@mysql:3306/), or omit "
-                "database-url to use the embedded server")
+                "MySQL by its service name (mysql+pymysql://root:PASSWORD@mysql:3306/), omit "
+                "database-url to use the embedded server, or raise --wait if it is still starting")
     return ("start the server or fix the URL; in GitHub Actions give the MySQL service a health check "
             "(--health-cmd=\"mysqladmin ping\"), or raise --wait")
 
