@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import signal
 import subprocess
 import sys
@@ -173,27 +174,27 @@ def test_revision_cycle_is_a_bad_graph(demo):
 
 
 def test_env_py_connecting_elsewhere_is_refused_and_nothing_is_written_there(demo):
+    app_db = f"alembic_ci_test_app_{secrets.token_hex(4)}"  # other test runs share the server
     with server_connection() as conn, conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS alembic_ci_test_app")
-        cur.execute("CREATE DATABASE alembic_ci_test_app")
+        cur.execute(f"CREATE DATABASE {app_db}")
     try:
         env = demo.root / "alembic" / "env.py"
         text = env.read_text().replace(
             'connection = config.attributes.get("connection")',
             'connection = None  # the app builds its own engine\n'
-            f'    config.set_main_option("sqlalchemy.url", "{SERVER_URL}alembic_ci_test_app")')
+            f'    config.set_main_option("sqlalchemy.url", "{SERVER_URL}{app_db}")')
         env.write_text(text)
         result = demo.check()
         assert result.code == 2
-        assert "env.py opened a connection to database 'alembic_ci_test_app'" in result.err
+        assert f"env.py opened a connection to database '{app_db}'" in result.err
         assert 'config.attributes["connection"]' in result.err
         assert "Traceback" not in result.err
         with server_connection() as conn, conn.cursor() as cur:
-            cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='alembic_ci_test_app'")
+            cur.execute(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='{app_db}'")
             assert cur.fetchone()[0] == 0
     finally:
         with server_connection() as conn, conn.cursor() as cur:
-            cur.execute("DROP DATABASE IF EXISTS alembic_ci_test_app")
+            cur.execute(f"DROP DATABASE IF EXISTS {app_db}")
 
 
 def test_base_ref_reports_only_the_new_revision(demo):

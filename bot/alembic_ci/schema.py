@@ -1,5 +1,5 @@
 """A database's schema as plain, comparable data, read from information_schema with four
-SELECTs whatever the number of tables (doctor snapshots the scratch schema after every
+SELECTs whatever the number of tables (plus SHOW CREATE TABLE of tables with foreign keys) (doctor snapshots the scratch schema after every
 revision of a long history, and reads the inspected database strictly read-only).
 
 Normalised so that MariaDB and MySQL 8 describe the same schema the same way: integer display
@@ -60,19 +60,37 @@ def read_schema(conn: sa.engine.Connection, exclude: tuple = ()) -> Schema:
         if table in schema:
             unique, columns = schema[table].indexes.get(index, (not int(non_unique), ()))
             schema[table].indexes[index] = (unique, columns + (column or "(expression)",))
+    # Not REFERENTIAL_CONSTRAINTS: MariaDB shows it empty to a user with SELECT only.
     rows = conn.execute(sa.text(
-        "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, "
-        "k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE "
-        "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
-        "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
-        "AND r.TABLE_NAME = k.TABLE_NAME "
-        "WHERE k.TABLE_SCHEMA = DATABASE() ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"))
-    for table, name, column, ref_table, ref_column, on_update, on_delete in rows:
+        "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME "
+        "FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE() "
+        "AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION"))
+    for table, name, column, ref_table, ref_column in rows:
         if table in schema:
             cols, _, ref_cols, _, _ = schema[table].foreign_keys.get(name, ((), ref_table, (), "", ""))
-            schema[table].foreign_keys[name] = (cols + (column,), ref_table, ref_cols + (ref_column,),
-                                                on_update, on_delete)
+            schema[table].foreign_keys[name] = (cols + (column,), ref_table, ref_cols + (ref_column,), "", "")
+    for name, table in schema.items():
+        if table.foreign_keys:
+            create = conn.exec_driver_sql(f"SHOW CREATE TABLE `{name}`").fetchone()[1]
+            for fk, on_delete, on_update in _fk_rules(create):
+                if fk in table.foreign_keys:
+                    table.foreign_keys[fk] = table.foreign_keys[fk][:3] + (on_update, on_delete)
     return schema
+
+
+_FK_RULES = re.compile(r"CONSTRAINT `(?P<name>(?:[^`]|``)+)` FOREIGN KEY .*?REFERENCES [^(]+\([^)]*\)(?P<rules>.*)")
+_RULE = re.compile(r"ON (DELETE|UPDATE) (CASCADE|SET NULL|SET DEFAULT|RESTRICT|NO ACTION)")
+
+
+def _fk_rules(create_table: str):
+    """(name, on delete, on update) of each foreign key in SHOW CREATE TABLE's output; the
+    default (RESTRICT / NO ACTION, which the servers print or omit differently) is ""."""
+    for line in create_table.splitlines():
+        match = _FK_RULES.search(line)
+        if match:
+            rules = {what: "" if rule in ("RESTRICT", "NO ACTION") else rule
+                     for what, rule in _RULE.findall(match.group("rules"))}
+            yield match.group("name").replace("``", "`"), rules.get("DELETE", ""), rules.get("UPDATE", "")
 
 
 def _type(text: str) -> str:
@@ -166,6 +184,5 @@ def _index(index) -> str:
 
 def _fk(fk) -> str:
     columns, table, ref_columns, on_update, on_delete = fk
-    rules = "".join(f" ON {what} {rule}" for what, rule in (("UPDATE", on_update), ("DELETE", on_delete))
-                    if rule and rule not in ("RESTRICT", "NO ACTION"))
+    rules = "".join(f" ON {what} {rule}" for what, rule in (("UPDATE", on_update), ("DELETE", on_delete)) if rule)
     return f" ({', '.join(columns)}) -> {table}({', '.join(ref_columns)}){rules}"

@@ -36,10 +36,11 @@ class StatementWatchdog:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        # A raw DBAPI connection: its queries are the bot's own, outside the scratch database,
-        # and must not pass through the listeners that guard and record the replay.
+        # A plain DBAPI connection, outside SQLAlchemy's pool and events: its queries are the
+        # bot's own, outside the scratch database, not for the listeners that guard the replay.
         try:
-            raw = self.engine.raw_connection()
+            cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+            raw = self.engine.dialect.connect(*cargs, **cparams)
         except Exception:  # the server is gone: the replay itself reports that
             return
         interval = max(0.2, min(1.0, self.timeout / 4))
