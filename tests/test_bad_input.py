@@ -369,3 +369,16 @@ def test_debug_shows_the_traceback_and_still_no_password(demo):
     assert result.err.splitlines()[-1].startswith("alembic-ci: error: alembic/env.py:")
     # env.py put the scratch URL (with the password) in its own error: masked all the same.
     assert PASSWORD not in result.err and "***@" in result.err
+
+
+def test_a_user_without_create_database_uses_the_named_empty_database(demo):
+    demo.add_revision("5c0000000001", "ae1027a6acf1",
+                      "op.execute('CREATE VIEW article_titles AS SELECT title FROM article')", message="view")
+    with temp_database() as database, \
+            temp_user(f"ALL PRIVILEGES ON `{database}`.*", password=PASSWORD) as (user, password):
+        result = demo.run("check", "-q", "--database-url", url_for(user, password), "--scratch-database", database,
+                          "--format", "json")
+        assert result.code == 0, result.err
+        assert execute(f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{database}'") == []
+        assert execute(f"SHOW DATABASES LIKE '{database}'") == [(database,)]  # emptied, not dropped
+    assert PASSWORD not in result.out + result.err
