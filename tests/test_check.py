@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -174,7 +175,7 @@ def test_revision_cycle_is_a_bad_graph(demo):
 
 
 def test_env_py_connecting_elsewhere_is_refused_and_nothing_is_written_there(demo):
-    app_db = f"alembic_ci_test_app_{secrets.token_hex(4)}"  # other test runs share the server
+    app_db = f"app_{os.getpid()}_{secrets.token_hex(3)}"  # other test runs may share the server
     with server_connection() as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE {app_db}")
     try:
@@ -273,3 +274,45 @@ def test_bad_server_urls_are_one_line_errors(demo, url, message):
     assert result.code == 2
     assert message in result.err
     assert result.err.count("\n") <= 2 and "Traceback" not in result.err
+
+
+def test_statements_from_get_bind_have_their_parameters_rendered(demo):
+    demo.add_revision("da7a00000001", "ae1027a6acf1", """
+        bind = op.get_bind()
+        if 'user' in sa.inspect(bind).get_table_names():
+            bind.execute(sa.text("INSERT INTO user (username, gender) VALUES (:name, :gender)"),
+                         {"name": "O'Brien", "gender": "female"})
+    """, message="seed admin")
+    result = demo.check("--format", "json", "--base", "ae1027a6acf1")
+    assert result.code == 0, result.err
+    [rev] = json.loads(result.out)["revisions"]
+    sql = [s["sql"] for s in rev["statements"]]
+    assert "INSERT INTO user (username, gender) VALUES ('O\\'Brien', 'female')" in sql
+    # SQLAlchemy's own reflection queries (inspect()) are not part of the upgrade SQL.
+    assert not any(s.startswith("SHOW") for s in sql)
+
+
+def test_lock_wait_on_its_own_second_connection_fails_fast_with_a_hint(demo):
+    demo.add_revision("10c000000001", "ae1027a6acf1", """
+        bind = op.get_bind()
+        other = sa.create_engine(bind.engine.url).connect()  # app code with its own session
+        other.exec_driver_sql("BEGIN")
+        other.exec_driver_sql("SELECT * FROM user")
+        op.add_column('user', sa.Column('email', sa.String(100)))
+    """, message="add email")
+    start = time.monotonic()
+    result = demo.check("--format", "json", "--lock-wait-timeout", "2")
+    assert time.monotonic() - start < 60
+    assert result.code == 1
+    [finding] = [f for f in json.loads(result.out)["findings"] if f["code"] == "upgrade-failed"]
+    assert "(1205) Lock wait timeout exceeded" in finding["message"]
+    assert "its own second connection" in finding["detail"]
+
+
+def test_url_from_the_environment_and_output_file(demo, tmp_path):
+    out = tmp_path / "report.json"
+    result = demo.run("check", "-q", "--format", "json", "--output", str(out),
+                      env={"ALEMBIC_CI_DATABASE_URL": SERVER_URL})
+    assert result.code == 0, result.err
+    assert result.out == ""
+    assert json.loads(out.read_text())["server"].startswith("MariaDB")

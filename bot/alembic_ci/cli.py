@@ -82,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--output", metavar="FILE", help="write the diagnosis to FILE instead of standard output")
     _common(doctor)
     doctor.set_defaults(func=_doctor)
+
+    action = commands.add_parser(
+        "action", help="run as a GitHub Action step (reads INPUT_* and GITHUB_* variables)",
+        description="The check as GitHub Actions runs it: inputs from INPUT_* variables, the pull request "
+                    "from GITHUB_EVENT_PATH; job summary, annotations, outputs and the sticky PR comment. "
+                    "Exit codes as for check.")
+    action.add_argument("--debug", action="store_true", help="show tracebacks")
+    action.set_defaults(func=_action)
     return parser
 
 
@@ -115,6 +123,16 @@ def _check(args: argparse.Namespace) -> int:
         label = {EXIT_CANNOT_CHECK: "error", EXIT_FAILED: "failed"}.get(code, "warning")
         print(f"alembic-ci: {label}: {args.redact(line)}", file=sys.stderr)
     return code
+
+
+def _action(args: argparse.Namespace) -> int:
+    try:
+        from .action import main as action_main
+    except ModuleNotFoundError as exc:
+        if exc.name != "github":
+            raise
+        raise CannotCheck("alembic-ci action needs PyGithub", "pip install 'alembic-ci[action]'") from exc
+    return action_main(os.environ, sys.stdout)
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ MySQL equivalences absorbed (stored differently, not drift):
 
 from __future__ import annotations
 
+import inspect
 import io
 from typing import Any, Iterable, Optional
 
@@ -23,6 +24,7 @@ from sqlalchemy.exc import CompileError
 
 from .capture import tidy_sql
 from .graph import one_line
+from .project import relpath
 from .report import ERROR, WARNING, Finding, MissingMigration
 
 # configure() options that belong to running migrations, not to comparing schemas.
@@ -126,10 +128,12 @@ def _model_errors(metadatas: list, dialect) -> Iterable[Finding]:
                     column.type.compile(dialect=dialect)
                 except CompileError as exc:
                     model = models.get(table.fullname)
-                    owner = f"{model}.{column.key}" if model else f"{table.fullname}.{column.name}"
+                    owner = f"{model.__name__}.{column.key}" if model else f"{table.fullname}.{column.name}"
+                    file, line = _source_of(model)
                     yield Finding(
                         "model-error", ERROR,
                         f"{owner} ({table.fullname}.{column.name}): {exc} — the type cannot exist on MySQL",
+                        file=file, line=line,
                         detail="Give String a length (String(255)) or use Text; MySQL has no VARCHAR without one.",
                     )
 
@@ -146,8 +150,17 @@ def _models_by_table() -> dict:
         for mapper in getattr(registry, "mappers", ()):
             table = getattr(mapper, "local_table", None)
             if table is not None and hasattr(table, "fullname"):
-                names.setdefault(table.fullname, mapper.class_.__name__)
+                names.setdefault(table.fullname, mapper.class_)
     return names
+
+
+def _source_of(model) -> tuple:
+    if model is None:
+        return None, None
+    try:
+        return relpath(inspect.getsourcefile(model)), inspect.getsourcelines(model)[1]
+    except (OSError, TypeError):
+        return None, None
 
 
 def _flatten(ops) -> Iterable[Any]:

@@ -188,11 +188,12 @@ def _multiple_heads(graph: Graph) -> list[Finding]:
 
 
 def common_ancestor(graph: Graph, heads: list[str]) -> Optional[str]:
-    """The nearest revision below all the heads (None when they share no ancestor)."""
+    """The nearest revision below all the heads (None when they share no ancestor). The common
+    ancestors are closed downwards, so the nearest ones are those with no child among them."""
     common = set.intersection(*(graph.ancestors([h]) for h in heads))
-    nearest = [rev for rev in common if not any(rev in graph.ancestors(graph.down_revisions(o))
-                                                for o in common if o != rev)]
-    return sorted(nearest)[0] if nearest else None
+    has_common_child = {parent for rev in common for parent in graph.down_revisions(rev) if parent in common}
+    nearest = sorted(common - has_common_child)
+    return nearest[0] if nearest else None
 
 
 def _line_of(path, name: str) -> Optional[int]:

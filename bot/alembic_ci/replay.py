@@ -62,7 +62,7 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
     def applied(ctx, step, heads, run_args) -> None:
         revision = step.up_revision_id
         result.statements[revision] = [
-            s for s in capture.take() if not _is_version_bookkeeping(s.sql, ctx.version_table)]
+            s for s in capture.take() if not _is_bookkeeping(s.sql, ctx.version_table)]
         result.applied.append(revision)
         if after_revision is not None:
             capture.recording = False  # what the hook runs is not the revision's SQL
@@ -80,7 +80,15 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
     return env
 
 
-def _is_version_bookkeeping(sql: str, version_table: str) -> bool:
+_REFLECTION = re.compile(r"\s*(SHOW|DESCRIBE|DESC|EXPLAIN)\b|.*\b(information_schema|performance_schema)\.",
+                         re.IGNORECASE | re.DOTALL)
+
+
+def _is_bookkeeping(sql: str, version_table: str) -> bool:
+    """Alembic's version-table rows and SQLAlchemy's reflection queries (inspect(), SHOW ...)
+    are not part of what a revision does to the schema: leave them out of its SQL."""
+    if _REFLECTION.match(sql):
+        return True
     return re.match(rf"\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+`?{re.escape(version_table)}`?\b",
                     sql, re.IGNORECASE) is not None
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import jinja2
 
@@ -60,6 +62,45 @@ def marker(config: str) -> str:
     return f"{MARKER_PREFIX} {safe} -->"
 
 
+@dataclass
+class Budget:
+    """How much of the report a render may show. ``None`` means everything."""
+
+    block_chars: Optional[int] = None  # characters per code block (SQL, migration code, details)
+    items: Optional[int] = None  # findings, differences and revisions listed
+    full_report: str = "the job summary"  # markdown naming where the untrimmed report is
+    longest_block: int = 0  # measured while rendering
+
+    @property
+    def limited(self) -> bool:
+        return self.block_chars is not None or self.items is not None
+
+
+@jinja2.pass_context
+def _budget_block(context: jinja2.runtime.Context, value: object, lang: str = "") -> str:
+    budget: Budget = context["budget"]
+    text = str(value).rstrip("\n")
+    budget.longest_block = max(budget.longest_block, len(text))
+    if budget.block_chars is None or len(text) <= budget.block_chars:
+        return code_block(text, lang)
+    # Cut at a line end, so the reader never sees half a statement.
+    cut = max(text.rfind("\n", 0, budget.block_chars + 1), 0)
+    kept, rest = text[:cut], text[cut:].lstrip("\n")
+    lines = rest.count("\n") + 1
+    note = (f"_✂️ {lines:,} more line{'s' * (lines != 1)} ({len(rest):,} characters) trimmed: "
+            f"see {budget.full_report}._")
+    return f"{code_block(kept, lang)}\n\n{note}" if kept else note
+
+
+def _shown(items: list, budget: Budget) -> list:
+    return items if budget.items is None else items[:budget.items]
+
+
+def _more(items: list, budget: Budget, noun: str) -> str:
+    hidden = len(items) - len(_shown(items, budget))
+    return f"\n_✂️ {hidden:,} more {noun}{'s' * (hidden != 1)}: see {budget.full_report}._\n" if hidden else ""
+
+
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("alembic_ci.render", "templates"),
     autoescape=False,  # markdown, not HTML: every user value goes through an explicit filter
@@ -68,11 +109,56 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_env.filters.update(md=md_text, html=html_text, code=code_span, block=code_block)
+_env.filters.update(md=md_text, html=html_text, code=code_span, block=_budget_block, shown=_shown, more=_more)
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, max_bytes: Optional[int] = None, full_report: str = "the job summary") -> str:
+    """The report as GitHub markdown. With ``max_bytes`` (UTF-8 bytes, never fewer than
+    characters, so it bounds GitHub's character limits too), code blocks are trimmed evenly,
+    then lists shortened, each cut saying so and pointing at ``full_report``."""
+    def render(budget: Budget) -> str:
+        return _env.get_template("report.md.j2").render(
+            report=report, marker=marker(report.config), errors=errors, ERROR=ERROR, budget=budget,
+        )
+
+    def fits(text: str) -> bool:
+        return max_bytes is None or len(text.encode("utf-8")) <= max_bytes
+
     errors = [f for f in report.findings if f.severity == ERROR]
-    return _env.get_template("report.md.j2").render(
-        report=report, marker=marker(report.config), errors=errors, ERROR=ERROR,
-    )
+    full = Budget(full_report=full_report)
+    text = render(full)
+    if fits(text):
+        return text
+    # Trimming code blocks alone may not be enough: then the lists are shortened too.
+    no_code = render(Budget(block_chars=0, full_report=full_report))
+    if fits(no_code):
+        return _largest_fitting(lambda n: render(Budget(block_chars=n, full_report=full_report)), fits,
+                                full.longest_block - 1) or no_code
+    count = max(len(report.findings), len(report.revisions),
+                len(report.missing_migration.differences) if report.missing_migration else 0)
+    text = _largest_fitting(lambda n: render(Budget(block_chars=0, items=n, full_report=full_report)), fits, count)
+    if text is not None:
+        return text
+    verdict = "✅ alembic-ci: migrations check passed" if report.passed else \
+        f"❌ alembic-ci: {len(errors)} problem{'s' * (len(errors) != 1)} in the migrations"
+    return f"{marker(report.config)}\n### {verdict}\n\nThe report is too large to show here: see {full_report}.\n"
+
+
+def render_cannot_check(config: str, message: str, log: str = "the job log") -> str:
+    """The comment and summary when the check could not run (exit 2): it replaces an earlier
+    verdict, so a stale green comment never outlives a broken setup."""
+    return _env.get_template("cannot_check.md.j2").render(
+        marker=marker(config), config=config, message=message, log=log, budget=Budget())
+
+
+def _largest_fitting(render: Callable[[int], str], fits: Callable[[str], bool], high: int) -> Optional[str]:
+    """Binary search for the largest n in [0, high] whose render fits; None when even 0 does not."""
+    best, low = None, 0
+    while low <= high:
+        middle = (low + high) // 2
+        text = render(middle)
+        if fits(text):
+            best, low = text, middle + 1
+        else:
+            high = middle - 1
+    return best
