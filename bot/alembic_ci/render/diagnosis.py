@@ -8,6 +8,7 @@ import textwrap
 
 from ..doctor import Diagnosis
 from ..report import ERROR
+from .markdown import Budget
 from .markdown import _env as markdown_env
 
 
@@ -15,7 +16,7 @@ def render_diagnosis(diagnosis: Diagnosis, fmt: str, color: bool = False) -> str
     if fmt == "json":
         return json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
-        return markdown_env.get_template("doctor.md.j2").render(d=diagnosis, ERROR=ERROR)
+        return markdown_env.get_template("doctor.md.j2").render(d=diagnosis, ERROR=ERROR, budget=Budget())
     return _text(diagnosis, color)
 
 
