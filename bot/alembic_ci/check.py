@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Callable, ContextManager, Iterator, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
@@ -41,6 +41,8 @@ class CheckOptions:
     lock_wait_timeout: int = 60
     fail_on: Optional[str] = None  # risk codes that fail the check; None: pyproject.toml or the defaults
     wait: float = 60.0  # seconds to wait for a starting server
+    statement_timeout: float = 300.0  # seconds a statement of a migration may run
+    scratch_database: Optional[str] = None  # an existing empty database to use, instead of creating one
     progress: Callable[[str], None] = _stderr
 
 
@@ -59,7 +61,8 @@ def run_check(options: CheckOptions) -> Report:
     reported = frozenset(rev for rev in graph.files if rev not in old)
 
     with interrupts_raise(), _server(options) as server_url:
-        with ScratchDatabase(server_url, options.wait, options.progress) as scratch:
+        with ScratchDatabase(server_url, options.wait, options.progress, existing=options.scratch_database,
+                             statement_timeout=options.statement_timeout) as scratch:
             report.server = scratch.server
             options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
                              f"(scratch database {scratch.name})...")
@@ -75,13 +78,22 @@ def run_check(options: CheckOptions) -> Report:
     return report
 
 
+def _server(options: CheckOptions) -> ContextManager[sa.engine.URL]:
+    return scratch_server(options.database_url or os.environ.get("ALEMBIC_CI_DATABASE_URL"),
+                          options.scratch_database, options.progress)
+
+
 @contextlib.contextmanager
-def _server(options: CheckOptions) -> Iterator[sa.engine.URL]:
-    url = options.database_url or os.environ.get("ALEMBIC_CI_DATABASE_URL")
+def scratch_server(url: Optional[str], scratch_database: Optional[str],
+                   progress: Callable[[str], None]) -> Iterator[sa.engine.URL]:
+    """The server scratch databases go to: ``url``, else an embedded throwaway server."""
     if url:
         yield parse_url(url)
+    elif scratch_database:
+        raise ConfigError("--scratch-database names a database on a server, and no server URL was given",
+                          "pass the server's URL too (--database-url for check, --scratch-url for doctor)")
     else:
-        with embedded_server(options.progress) as embedded_url:
+        with embedded_server(progress) as embedded_url:
             yield embedded_url
 
 

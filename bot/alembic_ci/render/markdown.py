@@ -58,7 +58,8 @@ def code_block(value: object, lang: str = "") -> str:
 
 def marker(config: str) -> str:
     """The hidden marker that finds this project's sticky comment (one per alembic.ini)."""
-    safe = config.replace("--", "- -").replace(">", "&gt;")
+    # One line, and nothing that ends an HTML comment ("-->", "--!>").
+    safe = " ".join(config.split()).replace("--", "- -").replace(">", "&gt;")
     return f"{MARKER_PREFIX} {safe} -->"
 
 
