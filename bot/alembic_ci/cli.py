@@ -7,21 +7,36 @@ import argparse
 import os
 import sys
 import traceback
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from . import __version__
 from .errors import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_PASSED, CannotCheck, Interrupted
 from .render import FORMATS, render
-from .report import Report
+from .redact import Redactor
+from .report import ERROR, Report
 
 # Findings that mean the check could not run to the end (nothing was replayed).
-_CANNOT_CHECK_CODES = {"bad-revision-graph"}
+_CANNOT_CHECK_CODES = {"bad-revision-graph", "no-revisions"}
 
 
 def exit_code(report: Report) -> int:
     if any(f.code in _CANNOT_CHECK_CODES for f in report.findings):
         return EXIT_CANNOT_CHECK
     return EXIT_PASSED if report.passed else EXIT_FAILED
+
+
+def verdict_line(findings: list) -> Optional[str]:
+    """The one stderr line for a report with problems: the first error (else warning), and
+    what to do about it, whatever the output format (the report itself may go to a file)."""
+    errors = [f for f in findings if f.severity == ERROR] or findings
+    if not errors:
+        return None
+    first = errors[0]
+    where = f" ({first.file}{':' + str(first.line) if first.line else ''})" if first.file else ""
+    # The advice of the detail, not the statement it quotes.
+    advice = [" ".join(p.split()) for p in (first.detail or "").split("\n\n") if not p.startswith("Statement:")]
+    more = f" (and {len(errors) - 1} more: see the report)" if len(errors) > 1 else ""
+    return f"{first.message}{where}{more}" + (f". {' '.join(advice)}" if advice else "")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,12 +63,29 @@ def _parser() -> argparse.ArgumentParser:
                       help="report only revisions added since the heads at this git commit (e.g. origin/main)")
     check.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
     check.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
-    check.add_argument("--lock-wait-timeout", type=int, default=60, metavar="SECONDS",
-                       help="lock waits in the scratch session fail after this long (default: %(default)s)")
-    check.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
-                       help="wait this long for a starting server (default: %(default)s)")
+    check.add_argument("--fail-on", default=None, metavar="CODES",
+                       help="risk codes that fail the check, comma-separated, or `all` / `none` (default: "
+                            "`fail-on` in [tool.alembic-ci] of pyproject.toml, else the destructive ones: "
+                            "drop-table, drop-column, rename-table, rename-column; docs/risks.md)")
     _common(check)
     check.set_defaults(func=_check)
+
+    doctor = commands.add_parser(
+        "doctor", help="explain a database's state against the migrations, with the safe fix (read-only)",
+        description="Reads the database strictly read-only; replays the history in a scratch database to learn "
+                    "the schema at each revision. Exit codes: 0 healthy (at head, matching the models), "
+                    "1 the database needs a fix (shown), 2 could not diagnose.")
+    doctor.add_argument("-c", "--config", default="alembic.ini", help="path to alembic.ini (default: %(default)s)")
+    doctor.add_argument("--database-url", required=True, metavar="URL",
+                        help="the database to inspect (mysql+pymysql://USER:PASSWORD@HOST:3306/DBNAME); "
+                             "SELECT privileges are enough")
+    doctor.add_argument("--scratch-url", default=None, metavar="URL",
+                        help="a MySQL server for the scratch replay (may be the same server); default: an "
+                             "embedded throwaway server")
+    doctor.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
+    doctor.add_argument("--output", metavar="FILE", help="write the diagnosis to FILE instead of standard output")
+    _common(doctor)
+    doctor.set_defaults(func=_doctor)
 
     action = commands.add_parser(
         "action", help="run as a GitHub Action step (reads INPUT_* and GITHUB_* variables)",
@@ -66,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _common(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--scratch-database", default=None, metavar="NAME",
+                     help="use this existing, empty database for the replay instead of creating one (for a user "
+                          "without CREATE privileges); it is emptied afterwards")
+    sub.add_argument("--lock-wait-timeout", type=int, default=60, metavar="SECONDS",
+                     help="lock waits in the scratch session fail after this long (default: %(default)s)")
+    sub.add_argument("--statement-timeout", type=float, default=300.0, metavar="SECONDS",
+                     help="stop any statement of a migration running longer than this (default: %(default)s)")
+    sub.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                     help="wait this long for a starting server (default: %(default)s)")
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress messages on standard error")
     sub.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -74,12 +115,19 @@ def _check(args: argparse.Namespace) -> int:
     from .check import CheckOptions, run_check
 
     options = CheckOptions(config=args.config, database_url=args.database_url, base=args.base,
-                           base_ref=args.base_ref, lock_wait_timeout=args.lock_wait_timeout, wait=args.wait)
+                           base_ref=args.base_ref, lock_wait_timeout=args.lock_wait_timeout, wait=args.wait,
+                           fail_on=args.fail_on, statement_timeout=args.statement_timeout,
+                           scratch_database=args.scratch_database)
     if args.quiet:
         options.progress = lambda message: None
     report = run_check(options)
-    write_output(report, args.format, args.output)
-    return exit_code(report)
+    write_output(lambda color: render(report, args.format, color=color), args)
+    code = exit_code(report)
+    line = verdict_line(report.findings)
+    if line:
+        label = {EXIT_CANNOT_CHECK: "error", EXIT_FAILED: "failed"}.get(code, "warning")
+        print(f"alembic-ci: {label}: {args.redact(line)}", file=sys.stderr)
+    return code
 
 
 def _action(args: argparse.Namespace) -> int:
@@ -92,22 +140,44 @@ def _action(args: argparse.Namespace) -> int:
     return action_main(os.environ, sys.stdout)
 
 
-def write_output(report: Report, fmt: str, output: Optional[str]) -> None:
-    if output:
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import CANNOT_DIAGNOSE, DoctorOptions, run_doctor
+    from .render.diagnosis import render_diagnosis
+
+    options = DoctorOptions(database_url=args.database_url, config=args.config, scratch_url=args.scratch_url,
+                            scratch_database=args.scratch_database, wait=args.wait,
+                            lock_wait_timeout=args.lock_wait_timeout, statement_timeout=args.statement_timeout)
+    if args.quiet:
+        options.progress = lambda message: None
+    diagnosis = run_doctor(options)
+    write_output(lambda color: render_diagnosis(diagnosis, args.format, color=color), args)
+    if diagnosis.state == CANNOT_DIAGNOSE:
+        print(f"alembic-ci: error: {args.redact(verdict_line(diagnosis.findings) or diagnosis.summary)}",
+              file=sys.stderr)
+        return EXIT_CANNOT_CHECK
+    return EXIT_PASSED if diagnosis.healthy else EXIT_FAILED
+
+
+def write_output(render_to: Callable[[bool], str], args: argparse.Namespace) -> None:
+    """Write what ``render_to(color)`` returns to --output or standard output, passwords masked."""
+    if args.output:
         try:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(render(report, fmt))
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(args.redact(render_to(False)))
         except OSError as exc:
-            raise CannotCheck(f"cannot write the report to {output} ({exc.strerror})",
+            raise CannotCheck(f"cannot write the report to {args.output} ({exc.strerror})",
                               "pass an --output path in a writable directory") from exc
         return
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    sys.stdout.write(render(report, fmt, color=color))
+    sys.stdout.write(args.redact(render_to(color)))
     sys.stdout.flush()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    # A last line of defence: no message is meant to hold a password, and none may.
+    args.redact = Redactor([getattr(args, "database_url", None), getattr(args, "scratch_url", None),
+                            os.environ.get("ALEMBIC_CI_DATABASE_URL")])
     try:
         return args.func(args)
     except CannotCheck as exc:
@@ -122,6 +192,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _fail(args: argparse.Namespace, line: str) -> int:
     if getattr(args, "debug", False):
-        traceback.print_exc()
-    print(f"alembic-ci: error: {line}", file=sys.stderr)
+        print(args.redact(traceback.format_exc()), file=sys.stderr, end="")
+    print(f"alembic-ci: error: {args.redact(line)}", file=sys.stderr)
     return EXIT_CANNOT_CHECK

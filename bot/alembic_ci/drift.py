@@ -33,7 +33,17 @@ _RUNTIME_ONLY = {"connection", "url", "dialect_name", "dialect_opts", "as_sql", 
                  "starting_rev", "tag", "fn", "process_revision_directives"}
 
 
-def compare(conn: sa.engine.Connection, options: Optional[dict]) -> tuple[Optional[MissingMigration], list[Finding]]:
+# How a difference reads, by what the connection's schema is: the migrated scratch schema
+# (check) or a live database (doctor).
+SIDES = {
+    "migrations": ("in the models, no migration creates it", "created by the migrations, not in the models",
+                   "in the migrations"),
+    "database": ("in the models, not in the database", "in the database, not in the models", "in the database"),
+}
+
+
+def compare(conn: sa.engine.Connection, options: Optional[dict],
+            side: str = "migrations") -> tuple[Optional[MissingMigration], list[Finding]]:
     metadata = (options or {}).get("target_metadata")
     if metadata is None or (isinstance(metadata, (list, tuple)) and not metadata):
         return None, [Finding(
@@ -62,7 +72,7 @@ def compare(conn: sa.engine.Connection, options: Optional[dict]) -> tuple[Option
     upgrade_ops = script.upgrade_ops
     if upgrade_ops.is_empty():
         return None, findings
-    differences = [describe(diff, conn.dialect) for diff in upgrade_ops.as_diffs()]
+    differences = [describe(diff, conn.dialect, side) for diff in upgrade_ops.as_diffs()]
     autogen = AutogenContext(context, opts={
         "sqlalchemy_module_prefix": "sa.", "alembic_module_prefix": "op.",
         "render_item": opts.get("render_item"), "user_module_prefix": opts.get("user_module_prefix"),
@@ -177,39 +187,40 @@ def render_sql(upgrade_ops, dialect) -> list[str]:
     return statements
 
 
-def describe(diff: tuple, dialect) -> str:
+def describe(diff: tuple, dialect, side: str = "migrations") -> str:
     """One difference in words, from the models' point of view."""
     if isinstance(diff, list):  # modify_* diffs of one column come as a list
-        return "; ".join(describe(d, dialect) for d in diff)
+        return "; ".join(describe(d, dialect, side) for d in diff)
+    only_models, only_schema, in_schema = SIDES[side]
     kind = diff[0]
     if kind == "add_table":
-        return f"table {diff[1].fullname}: in the models, no migration creates it"
+        return f"table {diff[1].fullname}: {only_models}"
     if kind == "remove_table":
-        return f"table {diff[1].fullname}: created by the migrations, not in the models"
+        return f"table {diff[1].fullname}: {only_schema}"
     if kind == "add_column":
-        return f"{_qual(diff[1], diff[2])}.{diff[3].name}: in the models, no migration creates it"
+        return f"{_qual(diff[1], diff[2])}.{diff[3].name}: {only_models}"
     if kind == "remove_column":
-        return f"{_qual(diff[1], diff[2])}.{diff[3].name}: created by the migrations, not in the models"
+        return f"{_qual(diff[1], diff[2])}.{diff[3].name}: {only_schema}"
     if kind.startswith("modify_"):
         _, schema, table, column, info, old, new = diff
         what = kind[len("modify_"):].replace("_", " ")
-        return (f"{_qual(schema, table)}.{column}: {what} is {_show(old, dialect)} in the migrations, "
+        return (f"{_qual(schema, table)}.{column}: {what} is {_show(old, dialect)} {in_schema}, "
                 f"{_show(new, dialect)} in the models")
     if kind in ("add_index", "remove_index"):
         index = diff[1]
         cols = ", ".join(c.name for c in index.columns) or "expressions"
         unique = "unique index" if index.unique else "index"
-        where = "in the models, no migration creates it" if kind == "add_index" else "created by the migrations, not in the models"
+        where = only_models if kind == "add_index" else only_schema
         return f"{unique} {index.name} on {index.table.fullname}({cols}): {where}"
     if kind in ("add_fk", "remove_fk"):
         fk = diff[1]
         target = fk.elements[0].target_fullname.rsplit(".", 1)[0] if fk.elements else "?"
         cols = ", ".join(c.name for c in fk.columns) if fk.columns else "?"
-        where = "in the models, no migration creates it" if kind == "add_fk" else "created by the migrations, not in the models"
+        where = only_models if kind == "add_fk" else only_schema
         return f"foreign key {fk.table.fullname}({cols}) -> {target}: {where}"
     if kind in ("add_constraint", "remove_constraint"):
         cons = diff[1]
-        where = "in the models, no migration creates it" if kind.startswith("add") else "created by the migrations, not in the models"
+        where = only_models if kind.startswith("add") else only_schema
         return f"{cons.__class__.__name__} {cons.name} on {cons.table.fullname}: {where}"
     if kind in ("add_table_comment", "remove_table_comment"):
         return f"table {diff[1].fullname}: comment differs between the migrations and the models"

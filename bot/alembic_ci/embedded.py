@@ -83,8 +83,11 @@ def _initialize(binary: str, datadir: str, mariadb: bool) -> None:
         command = [binary, "--no-defaults", "--initialize-insecure", f"--datadir={data}", *user]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ServerError(f"the embedded server could not initialize its data directory ({tail[0]})",
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        # The cause, not the final "[ERROR] Aborting".
+        causes = [line for line in lines if "[ERROR]" in line and not line.endswith("Aborting")]
+        reason = (causes or lines[-1:] or ["no output"])[-1]
+        raise ServerError(f"the embedded server could not initialize its data directory ({reason})",
                           "pass --database-url to use a running server instead")
 
 

@@ -16,6 +16,7 @@ from alembic import util as alembic_util
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionError, RevisionMap
 
+from .errors import Interrupted
 from .project import relpath
 from .report import ERROR, Finding
 
@@ -83,6 +84,8 @@ def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional
                     detail="Was the parent revision deleted or renamed? Set down_revision to an existing "
                            "revision (`alembic history` lists them).",
                 ))
+    if not scripts and not findings:
+        findings.append(_no_revisions(locations))
     if findings:
         return None, findings
 
@@ -117,8 +120,15 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
             try:
                 module = alembic_util.load_python_file(str(path.parent), path.name)
             except BaseException as exc:  # noqa: B902 - a revision file may raise anything, even SystemExit
-                if isinstance(exc, KeyboardInterrupt):
+                if isinstance(exc, (KeyboardInterrupt, Interrupted)):
                     raise
+                if isinstance(exc, SyntaxError) and is_encoding_error(exc):
+                    findings.append(Finding(
+                        "bad-revision-graph", ERROR, f"{relpath(path)} is not UTF-8 text ({exc.msg})",
+                        file=relpath(path), line=exc.lineno,
+                        detail="Save it as UTF-8, or declare its encoding on line 1: # -*- coding: latin-1 -*-",
+                    ))
+                    continue
                 findings.append(Finding(
                     "bad-revision-graph", ERROR,
                     f"{relpath(path)} does not import: {one_line(exc)}",
@@ -136,6 +146,17 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
                 continue
             scripts.append(Script(module, module.revision, str(path)))
     return scripts, findings
+
+
+def _no_revisions(locations: list[Path]) -> Finding:
+    missing = [p for p in locations if not p.is_dir()]
+    where = ", ".join(relpath(p) for p in (missing or locations))
+    what = f"the versions folder {where} does not exist" if missing else f"no revision files in {where}"
+    return Finding(
+        "no-revisions", ERROR, f"{what}: there are no migrations to check",
+        detail='Create the first revision: `alembic revision --autogenerate -m "initial"` (versions/ holds '
+               "one .py file per revision).",
+    )
 
 
 def _multiple_heads(graph: Graph) -> list[Finding]:
@@ -196,6 +217,10 @@ def error_line(exc: BaseException, path) -> Optional[int]:
         if str(Path(frame.filename).resolve()) == target:
             line = frame.lineno
     return line
+
+
+def is_encoding_error(exc: SyntaxError) -> bool:
+    return "codec can't decode" in str(exc.msg) or "Non-UTF-8 code" in str(exc.msg)
 
 
 def one_line(exc: BaseException) -> str:

@@ -3,9 +3,11 @@ every head, and record what each revision sends to the server."""
 
 from __future__ import annotations
 
+import os
 import re
+import traceback
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
@@ -13,10 +15,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from .capture import Capture
-from .errors import ConfigError, UnsafeConnection
-from .graph import Graph, error_line, one_line
+from .errors import ConfigError, ServerError, UnsafeConnection
+from .graph import Graph, error_line, is_encoding_error, one_line
 from .project import Project, relpath
 from .report import ERROR, Finding, Statement
+from .server import describe
 
 # MySQL error numbers worth a sentence of their own.
 _HINTS = {
@@ -25,6 +28,8 @@ _HINTS = {
           "creates it, or make the first revision create it.",
     1205: "A lock wait timed out: the migration waits on a lock, often one held by its own second "
           "connection (an ORM session or app code opened inside the migration). Use op.get_bind() only.",
+    1317: "The statement was stopped: it ran longer than the statement timeout (--statement-timeout). "
+          "A migration that hangs here hangs at deploy too; if it is only slow on big data, raise the timeout.",
     1005: "MySQL could not create the foreign key: the referencing and referenced columns must have "
           "the same type, length, signedness and charset, and the referenced column needs an index.",
 }
@@ -39,8 +44,19 @@ class ReplayResult:
     # The keyword arguments env.py gave context.configure(): the drift check honours them.
     configure_options: Optional[dict] = None
 
+    @property
+    def running(self) -> Optional[str]:
+        """The revision being upgraded now: the first planned one not yet applied."""
+        return self.planned[len(self.applied)] if len(self.applied) < len(self.planned) else None
 
-def _recording_environment(config, script, fn, result: ReplayResult, capture: Capture) -> EnvironmentContext:
+
+# Called after each revision with the migration connection, the revision and the heads then
+# stamped (doctor snapshots the schema there).
+AfterRevision = Callable[[sa.engine.Connection, str, tuple], None]
+
+
+def _recording_environment(config, script, fn, result: ReplayResult, capture: Capture,
+                           after_revision: Optional[AfterRevision]) -> EnvironmentContext:
     """Alembic's own EnvironmentContext, whose configure() notes env.py's options and hooks
     on_version_apply to cut the statement stream into revisions. (Overridden on the instance:
     Alembic installs the `alembic.context` proxy for the exact class only.)"""
@@ -53,6 +69,13 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
         result.statements[revision] = [
             s for s in capture.take() if not _is_bookkeeping(s.sql, ctx.version_table)]
         result.applied.append(revision)
+        capture.revision = result.running
+        if after_revision is not None:
+            capture.recording = False  # what the hook runs is not the revision's SQL
+            try:
+                after_revision(ctx.connection, revision, tuple(heads))
+            finally:
+                capture.recording = True
 
     def recording_configure(**kw: Any) -> None:
         result.configure_options = dict(kw)
@@ -76,7 +99,8 @@ def _is_bookkeeping(sql: str, version_table: str) -> bool:
                     sql, re.IGNORECASE) is not None
 
 
-def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: Capture) -> ReplayResult:
+def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: Capture,
+           after_revision: Optional[AfterRevision] = None) -> ReplayResult:
     result = ReplayResult()
     config = project.config
     # env.py may read the URL (the `alembic init` template does) or the shared connection
@@ -88,6 +112,7 @@ def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: 
     def upgrade(rev, context):
         steps = script._upgrade_revs("heads", rev)
         result.planned = [step.revision.revision for step in steps]
+        capture.revision = result.running
         capture.take()
         capture.recording = True
         return steps
@@ -96,15 +121,17 @@ def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: 
     try:
         with engine.connect() as conn:
             config.attributes["connection"] = conn
-            env = _recording_environment(config, script, upgrade, result, capture)
+            env = _recording_environment(config, script, upgrade, result, capture, after_revision)
             try:
                 with env:
                     script.run_env()
             except UnsafeConnection:
                 raise
-            except Exception as exc:  # the user's env.py and migrations may raise anything
+            except (Exception, SystemExit) as exc:  # the user's env.py and migrations may raise anything
                 if not capture.recording:
                     raise _env_failed(project, exc) from exc
+                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    raise _server_gone(graph, result, scratch_url, exc) from exc
                 result.failure = _upgrade_failed(graph, result, capture, exc)
             finally:
                 capture.recording = False
@@ -117,10 +144,39 @@ def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: 
     return result
 
 
-def _env_failed(project: Project, exc: Exception) -> ConfigError:
+def _failing_revision(result: ReplayResult) -> str:
+    # No running revision: every revision ran and env.py failed afterwards.
+    return result.running or (result.planned[-1] if result.planned else "?")
+
+
+def _server_gone(graph: Graph, result: ReplayResult, scratch_url: sa.engine.URL, exc: DBAPIError) -> ServerError:
+    revision = _failing_revision(result)
+    where = graph.describe(revision) if revision in graph.files else revision
+    return ServerError(
+        f"the MySQL server at {describe(scratch_url)} went away while {where} ran: {_server_error(exc)}",
+        "nothing is known about this revision: rerun the check; if it happens again, read the server's "
+        "log (a crash or restart, out of memory, max_allowed_packet)",
+    )
+
+
+def _env_failed(project: Project, exc: BaseException) -> ConfigError:
     env_py = relpath(project.script.env_py_location)
     line = error_line(exc, project.script.env_py_location)
     where = f"{env_py}:{line}" if line else env_py
+    if isinstance(exc, SyntaxError) and is_encoding_error(exc):
+        return ConfigError(f"{env_py} is not UTF-8 text ({exc.msg})",
+                           "save it as UTF-8, or declare its encoding on line 1: # -*- coding: latin-1 -*-")
+    if isinstance(exc, SystemExit):
+        return ConfigError(f"{where} called sys.exit({exc.code!r}) before any migration ran",
+                           "env.py must configure the context and return; run `alembic upgrade head --sql` "
+                           "to see why it exits")
+    variable = _missing_environment_variable(exc)
+    if variable is not None:
+        return ConfigError(
+            f"{where} reads the environment variable {variable}, which is not set",
+            "set it for the check (a dummy value is enough when env.py only builds a URL from it: alembic-ci "
+            "passes its scratch database in config.attributes[\"connection\"] and sqlalchemy.url)",
+        )
     if isinstance(exc, ModuleNotFoundError):
         return ConfigError(
             f"{where} imports {exc.name!r}, which is not installed",
@@ -131,11 +187,17 @@ def _env_failed(project: Project, exc: Exception) -> ConfigError:
                        "run `alembic upgrade head --sql` to see the same error; alembic-ci runs your env.py as is")
 
 
-def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: Exception) -> Finding:
-    if len(result.applied) < len(result.planned):
-        revision = result.planned[len(result.applied)]
-    else:  # every revision ran; env.py failed afterwards
-        revision = result.planned[-1] if result.planned else "?"
+def _missing_environment_variable(exc: BaseException) -> Optional[str]:
+    """The name when ``exc`` is os.environ[...]'s KeyError."""
+    if not isinstance(exc, KeyError) or not exc.args:
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_os = frames and frames[-1].filename in (os.__file__, "<frozen os>")  # frozen since Python 3.11
+    return str(exc.args[0]) if in_os else None
+
+
+def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: BaseException) -> Finding:
+    revision = _failing_revision(result)
     statements = [s for s in capture.take()]
     path = graph.files[revision].path if revision in graph.files else None
     failing = capture.pending

@@ -25,11 +25,28 @@ class Finding:
 
 
 @dataclass
+class Refusal:
+    """The server declined to run a statement with this method (online_ddl.py)."""
+
+    algorithm: str
+    lock: Optional[str]
+    reason: str
+
+
+@dataclass
 class Statement:
     sql: str
     # Set on the statement the server refused.
     error: Optional[str] = None
     duration_ms: float = 0.0
+    # How the server runs it, measured on ALTER TABLE / CREATE INDEX / DROP INDEX of reported
+    # revisions; None elsewhere. algorithm: INSTANT | NOCOPY | INPLACE | COPY;
+    # lock: NONE | SHARED | EXCLUSIVE.
+    table: Optional[str] = None
+    algorithm: Optional[str] = None
+    lock: Optional[str] = None
+    blocks_writes: bool = False
+    refusals: List[Refusal] = field(default_factory=list)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import secrets
 import signal
 import sys
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .errors import Interrupted, ServerError
 from .server import connect_with_wait, create_server_engine, describe, server_version
+from .watchdog import StatementWatchdog
 
 SCRATCH_PREFIX = "alembic_ci_"
 
@@ -46,35 +47,73 @@ def interrupts_raise() -> Iterator[None]:
 
 class ScratchDatabase:
     """``with ScratchDatabase(server_url, ...) as scratch:`` — ``scratch.url`` names the new
-    database; ``scratch.server`` is e.g. "MariaDB 10.11.19"."""
+    database; ``scratch.server`` is e.g. "MariaDB 10.11.19".
 
-    def __init__(self, server_url: URL, wait_seconds: float, progress: Callable[[str], None]) -> None:
+    ``existing`` names an empty database to use instead (for a user who may not create
+    databases): it must be empty, and is emptied again on exit rather than dropped.
+    ``statement_timeout`` (seconds) stops any statement running longer in it."""
+
+    def __init__(self, server_url: URL, wait_seconds: float, progress: Callable[[str], None],
+                 existing: Optional[str] = None, statement_timeout: Optional[float] = None) -> None:
         self.server_url = server_url
         self.wait_seconds = wait_seconds
         self.progress = progress
+        self.existing = existing
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S")
-        self.name = f"{SCRATCH_PREFIX}{stamp}_{os.getpid()}_{secrets.token_hex(3)}"
+        self.name = existing or f"{SCRATCH_PREFIX}{stamp}_{os.getpid()}_{secrets.token_hex(3)}"
         self.url = server_url.set(database=self.name)
         self.server = ""
         self._engine = create_server_engine(server_url)
         self._created = False
+        self._watchdog = StatementWatchdog(self._engine, self.name, statement_timeout) if statement_timeout else None
 
     def __enter__(self) -> "ScratchDatabase":
-        with connect_with_wait(self._engine, self.server_url, self.wait_seconds, self.progress) as conn:
-            self.server = server_version(conn)
-            try:
-                conn.exec_driver_sql(f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
-            except DBAPIError as exc:
-                user = self.server_url.username
-                raise ServerError(
-                    f"user {user!r} may not create a database on {describe(self.server_url)} ({exc.orig})",
-                    f"grant it: GRANT ALL PRIVILEGES ON `{SCRATCH_PREFIX.replace('_', chr(92) + '_')}%`.* "
-                    f"TO '{user}'@'%' (alembic-ci only ever writes in databases it creates)",
-                ) from exc
-            self._created = True
+        try:
+            with connect_with_wait(self._engine, self.server_url, self.wait_seconds, self.progress) as conn:
+                self.server = server_version(conn)
+                if self.existing:
+                    self._check_empty(conn)
+                else:
+                    self._create(conn)
+            if self._watchdog is not None:
+                self._watchdog.__enter__()
+        except BaseException:  # noqa: B902 - a signal too: `with` runs no __exit__ when __enter__ fails
+            self.__exit__(None, None, None)
+            raise
         return self
 
+    def _create(self, conn: sa.engine.Connection) -> None:
+        self._created = True  # before: a signal right after CREATE must still drop it (IF EXISTS)
+        try:
+            conn.exec_driver_sql(f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
+        except DBAPIError as exc:
+            self._created = False
+            user = self.server_url.username
+            raise ServerError(
+                f"user {user!r} may not create a database on {describe(self.server_url)} ({exc.orig.args[-1]})",
+                f"grant it: GRANT ALL PRIVILEGES ON `{SCRATCH_PREFIX.replace('_', chr(92) + '_')}%`.* "
+                f"TO '{user}'@'%' (alembic-ci only ever writes in databases it creates), or name an "
+                "existing empty database it may use with --scratch-database NAME",
+            ) from exc
+
+    def _check_empty(self, conn: sa.engine.Connection) -> None:
+        exists = conn.execute(sa.text("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :db"),
+                              {"db": self.name}).scalar()
+        if not exists:
+            raise ServerError(f"--scratch-database {self.name}: no such database on {describe(self.server_url)} "
+                              f"(or user {self.server_url.username!r} may not see it)",
+                              "create it empty and grant the user ALL PRIVILEGES on it")
+        found = _objects(conn, self.name)
+        if found:
+            names = ", ".join(name for name, _ in found[:5]) + (", ..." if len(found) > 5 else "")
+            raise ServerError(f"--scratch-database {self.name} is not empty ({len(found)} objects: {names})",
+                              "name an empty database: alembic-ci empties it when it is done, so it must "
+                              "hold nothing of value")
+        self._created = True
+
     def __exit__(self, *exc_info) -> None:
+        if self._watchdog is not None and self._watchdog.started:
+            self._watchdog.__exit__(*exc_info)
         if self._created:
             self.drop()
         self._engine.dispose()
@@ -91,8 +130,33 @@ class ScratchDatabase:
                 for thread_id in ids:
                     with contextlib.suppress(DBAPIError):
                         conn.exec_driver_sql(f"KILL {int(thread_id)}")
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{self.name}`")
+                if self.existing:
+                    conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+                    for _, drop in _objects(conn, self.name):
+                        conn.exec_driver_sql(drop)
+                else:
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{self.name}`")
             self._created = False
         except DBAPIError as exc:
-            print(f"alembic-ci: warning: could not drop the scratch database {self.name} ({exc.orig}); "
-                  f"drop it by hand: DROP DATABASE `{self.name}`", file=sys.stderr)
+            what = ("empty the scratch database", "drop its tables by hand") if self.existing else \
+                ("drop the scratch database", f"drop it by hand: DROP DATABASE `{self.name}`")
+            print(f"alembic-ci: warning: could not {what[0]} {self.name} ({exc.orig}); {what[1]}", file=sys.stderr)
+
+
+def _objects(conn: sa.engine.Connection, database: str) -> list:
+    """(name, DROP statement) of everything in ``database``: tables, views, sequences,
+    routines, events (triggers go with their tables)."""
+    q = f"`{database}`"
+    found = []
+    rows = conn.execute(sa.text("SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+                                "WHERE TABLE_SCHEMA = :db"), {"db": database})
+    for name, kind in rows:
+        keyword = {"VIEW": "VIEW", "SEQUENCE": "SEQUENCE"}.get(kind, "TABLE")
+        found.append((name, f"DROP {keyword} IF EXISTS {q}.`{name}`"))
+    rows = conn.execute(sa.text("SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
+                                "WHERE ROUTINE_SCHEMA = :db"), {"db": database})
+    found.extend((name, f"DROP {kind} IF EXISTS {q}.`{name}`") for name, kind in rows)
+    rows = conn.execute(sa.text("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :db"),
+                        {"db": database})
+    found.extend((name, f"DROP EVENT IF EXISTS {q}.`{name}`") for (name,) in rows)
+    return found

@@ -47,8 +47,12 @@ def describe(url: URL) -> str:
 def create_server_engine(url: URL) -> Engine:
     """An engine on the server itself, no default database: nothing is ever written to the
     database a URL names."""
+    return create_engine(url.set(database=None))
+
+
+def create_engine(url: URL) -> Engine:
     try:
-        return sa.create_engine(url.set(database=None), poolclass=NullPool)
+        return sa.create_engine(url, poolclass=NullPool)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         driver = url.get_driver_name()
         package = _DRIVERS.get(driver, driver)
@@ -62,36 +66,57 @@ def connect_with_wait(engine: Engine, url: URL, wait_seconds: float,
                       progress: Callable[[str], None]) -> sa.engine.Connection:
     """Connect, waiting with backoff while the server is still starting (a CI service
     container often is when the job begins)."""
-    deadline = time.monotonic() + wait_seconds
+    started = time.monotonic()
+    deadline = started + wait_seconds
     delay = 0.5
-    announced = False
+    announced = None  # when progress was last printed: at the first failure, then every 10 s
     while True:
         try:
-            return engine.connect()
+            conn = engine.connect()
         except OperationalError as exc:
-            code = _errno(exc)
-            text = str(exc.orig)
-            if code == 1045:
+            _refused(exc, url)
+            if time.monotonic() >= deadline:
                 raise ServerError(
-                    f"the server at {describe(url)} refused user {url.username!r}: access denied",
-                    "check the user and password in --database-url / ALEMBIC_CI_DATABASE_URL",
-                ) from exc
-            if _unknown_host(text):
-                raise ServerError(
-                    f"unknown host {url.host!r}",
-                    "check the host in --database-url; in a GitHub Docker action a `services:` "
-                    "container is reached by its service name (e.g. mysql), not localhost",
-                ) from exc
-            if code not in _NOT_YET or time.monotonic() >= deadline:
-                raise ServerError(
-                    f"no MySQL server answered at {describe(url)} after {wait_seconds:g} s ({text})",
+                    f"no MySQL server answered at {describe(url)} after {wait_seconds:g} s ({exc.orig})",
                     _unreachable_hint(url),
                 ) from exc
-            if not announced:
-                progress(f"waiting for the MySQL server at {describe(url)} (up to {wait_seconds:g} s)...")
-                announced = True
+            waited = time.monotonic() - started
+            if announced is None or time.monotonic() - announced >= 10:
+                announced = time.monotonic()
+                progress(f"waiting for the MySQL server at {describe(url)}: {waited:.0f} s of {wait_seconds:g} s "
+                     f"({exc.orig.args[-1] if exc.orig.args else exc.orig})...")
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 5.0)
+            continue
+        if announced is not None:
+            progress(f"the MySQL server at {describe(url)} answered after {time.monotonic() - started:.0f} s")
+        return conn
+
+
+def _refused(exc: OperationalError, url: URL) -> None:
+    """Raise the clear error for a server that answered "no"; return for one not answering (yet)."""
+    code = _errno(exc)
+    text = str(exc.orig)
+    if code == 1045:
+        raise ServerError(
+            f"the server at {describe(url)} refused user {url.username!r}: access denied",
+            "check the user and password in the database URL",
+        ) from exc
+    if code == 1049:
+        raise ServerError(f"the database {url.database!r} does not exist on {describe(url)}",
+                          "check the database name in the URL (`SHOW DATABASES` lists them)") from exc
+    if code == 1044:
+        raise ServerError(f"user {url.username!r} may not use the database {url.database!r} on {describe(url)}",
+                          f"grant it at least SELECT: GRANT SELECT ON `{url.database}`.* TO '{url.username}'@'%'") from exc
+    if _unknown_host(text):
+        raise ServerError(
+            f"unknown host {url.host!r}",
+            "check the host in the database URL; in a GitHub Docker action a `services:` "
+            "container is reached by its service name (e.g. mysql), not localhost",
+        ) from exc
+    if code not in _NOT_YET:
+        raise ServerError(f"the server at {describe(url)} refused the connection ({text})",
+                          _unreachable_hint(url)) from exc
 
 
 def _errno(exc: OperationalError) -> int | None:
@@ -111,8 +136,8 @@ def in_container() -> bool:
 def _unreachable_hint(url: URL) -> str:
     if (url.host or "localhost") in ("localhost", "127.0.0.1", "::1") and in_container():
         return ("inside the action's container localhost is the container itself: reach a `services:` "
-                "MySQL by its service name (mysql+pymysql://root:PASSWORD@mysql:3306/), or omit "
-                "database-url to use the embedded server")
+                "MySQL by its service name (mysql+pymysql://root:PASSWORD@mysql:3306/), omit "
+                "database-url to use the embedded server, or raise --wait if it is still starting")
     return ("start the server or fix the URL; in GitHub Actions give the MySQL service a health check "
             "(--health-cmd=\"mysqladmin ping\"), or raise --wait")
 

@@ -1,0 +1,50 @@
+"""Passwords never leave the process: every line the CLI prints or writes passes through a
+Redactor holding the passwords of the URLs it was given. Messages are built without them
+in the first place (server.describe); this catches what a driver or a user's env.py echoes."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Iterable, Optional
+
+from sqlalchemy.engine import make_url
+
+MASK = "***"
+# USER:PASSWORD@ in anything URL-shaped, parseable or not.
+_URL_CREDENTIALS = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]+)(?=@)", re.IGNORECASE)
+# Shorter passwords are masked only inside URLs: masking every "ab" of a report would ruin it.
+_MIN_FREE_LENGTH = 4
+
+
+class Redactor:
+    def __init__(self, urls: Iterable[Optional[str]]) -> None:
+        secrets = set()
+        for url in urls:
+            if not url:
+                continue
+            password = _password(url)
+            if password:
+                secrets.update({password, urllib.parse.quote(password, safe=""), urllib.parse.quote_plus(password)})
+        # Longest first, so that a password containing another is masked whole.
+        self.secrets = sorted((s for s in secrets if len(s) >= _MIN_FREE_LENGTH), key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        text = _URL_CREDENTIALS.sub(_mask_url_password, text)
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+
+def _mask_url_password(match: re.Match) -> str:
+    password = match.group("password")
+    return match.group(0) if password == "PASSWORD" else match.group("head") + MASK  # the placeholder of a hint
+
+
+def _password(url: str) -> Optional[str]:
+    try:
+        password = make_url(url).password
+        return str(password) if password is not None else None
+    except Exception:  # an unparseable URL: its password is whatever sits between the colon and the @
+        match = _URL_CREDENTIALS.search(url)
+        return urllib.parse.unquote(match.group("password")) if match else None

@@ -1,0 +1,153 @@
+"""Faults around the bot: a server that starts late or goes away, signals and crashes
+mid-replay, two checks at once. Every time: a clear error, and nothing left behind (no
+scratch database, no embedded server process, no temporary directory)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import SERVER_URL, scratch_databases, spawn
+from tcp_proxy import Proxy
+
+SERVER = sa.engine.make_url(SERVER_URL)
+
+
+def via(proxy: Proxy) -> str:
+    return SERVER.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def proxy_factory():
+    made = []
+
+    def make(delay: float = 0.0) -> Proxy:
+        proxy = Proxy((SERVER.host, SERVER.port or 3306), delay=delay)
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.close()
+
+
+def test_waits_for_a_server_that_starts_late_printing_progress(demo, proxy_factory):
+    proxy = proxy_factory(delay=3)
+    result = demo.run("check", "--database-url", via(proxy), "--wait", "30")
+    assert result.code == 0, result.err
+    assert f"waiting for the MySQL server at 127.0.0.1:{proxy.port}: 0 s of 30 s" in result.err
+    assert f"the MySQL server at 127.0.0.1:{proxy.port} answered after" in result.err
+    assert proxy.accepted >= 1
+
+
+def test_gives_up_waiting_clearly(demo, proxy_factory):
+    proxy = proxy_factory(delay=60)
+    started = time.monotonic()
+    result = demo.run("check", "--database-url", via(proxy), "--wait", "2")
+    assert 2 <= time.monotonic() - started < 30
+    assert result.code == 2
+    progress, error = result.err.splitlines()
+    assert progress.startswith(f"alembic-ci: waiting for the MySQL server at 127.0.0.1:{proxy.port}")
+    assert error.startswith(f"alembic-ci: error: no MySQL server answered at 127.0.0.1:{proxy.port} after 2 s")
+
+
+def _wait_for(predicate, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_server_going_away_mid_replay_names_the_revision(demo, proxy_factory):
+    demo.add_revision("51ee90000003", "ae1027a6acf1", "op.execute('SELECT SLEEP(20)')", message="slow")
+    proxy = proxy_factory()
+    proc = spawn([sys.executable, "-m", "alembic_ci", "check", "-q", "--database-url", via(proxy)],
+                 cwd=demo.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: scratch_databases([proc.pid]))
+    time.sleep(1.5)  # inside SLEEP(20)
+    assert proxy.cut() >= 1
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert len(err.splitlines()) == 1, err
+    line = err.strip()
+    assert line.startswith(f"alembic-ci: error: the MySQL server at 127.0.0.1:{proxy.port} went away while "
+                           "51ee90000003 (alembic/versions/51ee90000003_slow.py")
+    assert "rerun the check" in line
+    assert not scratch_databases([proc.pid])  # dropped on a new connection
+
+
+def _server_processes(marker: str) -> list:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith((b"mariadbd", b"mysqld")) and any(marker.encode() in a for a in args):
+            found.append(cmdline.parent.name)
+    return found
+
+
+@pytest.mark.parametrize("signum, embedded", [
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, True)],
+    ids=["sigint-server", "sigint-embedded", "sigterm-embedded"])
+def test_signal_mid_replay_cleans_up_everything(demo, tmp_path, signum, embedded):
+    demo.add_revision("51ee90000004", "ae1027a6acf1", "op.execute('SELECT SLEEP(30)')", message="slow")
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    args = [sys.executable, "-m", "alembic_ci", "check"] + ([] if embedded else ["--database-url", SERVER_URL])
+    proc = spawn(args, cwd=demo.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                 env={**os.environ, "TMPDIR": str(scratch_tmp)})
+    seen = []
+    for line in proc.stderr:  # progress: wait for the replay to start
+        seen.append(line)
+        if "replaying" in line:
+            break
+    assert any("replaying" in line for line in seen), seen
+    if embedded:
+        assert _server_processes(str(scratch_tmp)), "no embedded server running"
+    time.sleep(1.5)  # inside SLEEP(30)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert f"interrupted by {signal.Signals(signum).name}; the scratch database was dropped" in err
+    assert "Traceback" not in err
+    assert not scratch_databases([proc.pid])
+    assert _server_processes(str(scratch_tmp)) == []
+    assert list(scratch_tmp.iterdir()) == []
+
+
+def test_crash_in_user_code_with_the_embedded_server_leaves_nothing(demo, tmp_path):
+    demo.add_revision("c7a500000001", "ae1027a6acf1", "raise RuntimeError('boom')", message="crash")
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    result = demo.run("check", "-q", env={"TMPDIR": str(scratch_tmp)})
+    assert result.code == 1
+    assert "c7a500000001" in result.err and "raised RuntimeError: boom" in result.err
+    assert _server_processes(str(scratch_tmp)) == []
+    assert list(scratch_tmp.iterdir()) == []
+
+
+def test_two_checks_at_once_on_one_server_do_not_collide(demo):
+    demo.add_revision("51ee90000005", "ae1027a6acf1", "op.execute('SELECT SLEEP(2)')", message="overlap")
+    procs = [spawn([sys.executable, "-m", "alembic_ci", "check", "-q", "--database-url", SERVER_URL,
+                    "--format", "json"], cwd=demo.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    _wait_for(lambda: all(scratch_databases([p.pid]) for p in procs), 30)  # both at once
+    names = [scratch_databases([p.pid]) for p in procs]
+    assert names[0].isdisjoint(names[1])
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        report = json.loads(out)
+        assert report["passed"] and report["replayed"] == 3
