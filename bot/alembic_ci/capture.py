@@ -80,12 +80,13 @@ class Capture:
             )
         if self.recording:
             self.pending = Statement(sql=_render(cursor, statement, parameters, executemany))
-            self._started = time.perf_counter()
+        self._started = time.perf_counter()
 
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        # Every statement counts as server time (reflection, snapshot restore), recorded or not.
+        elapsed = time.perf_counter() - self._started
+        self.server_seconds += elapsed
         if self.recording and self.pending is not None:
-            elapsed = time.perf_counter() - self._started
-            self.server_seconds += elapsed
             self.pending.duration_ms = round(elapsed * 1000, 3)
             self.window.append(self.pending)
             self.pending = None

@@ -8,18 +8,19 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from . import drift, gitbase
+from . import drift, gitbase, snapshot
 from .capture import Capture
 from .embedded import embedded_server
 from .errors import ConfigError
 from .graph import Graph, load_graph
 from .project import Project, load_project, relpath
-from .replay import ReplayResult, replay
+from .replay import Checkpoint, ReplayResult, replay
 from .report import Report, RevisionReport
 from .sandbox import ScratchDatabase, interrupts_raise
 from .server import parse_url
@@ -37,6 +38,8 @@ class CheckOptions:
     base_ref: Optional[str] = None  # ... or after the heads at this git commit
     lock_wait_timeout: int = 60
     wait: float = 60.0  # seconds to wait for a starting server
+    # Keep the schema at the base here between runs: a check replays only the new revisions.
+    cache_dir: Optional[str] = None  # None: $ALEMBIC_CI_CACHE_DIR, else no cache
     progress: Callable[[str], None] = _stderr
 
 
@@ -51,19 +54,56 @@ def run_check(options: CheckOptions) -> Report:
     report.heads = graph.heads
     report.base = _resolve_base(options, graph, project)
 
+    cache = _cache(options, report)
     with interrupts_raise(), _server(options) as server_url:
         with ScratchDatabase(server_url, options.wait, options.progress) as scratch:
             report.server = scratch.server
-            options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
-                             f"(scratch database {scratch.name})...")
             with Capture(scratch.url, options.lock_wait_timeout) as capture:
-                result = replay(project, graph, scratch.url, capture)
-                _add_revisions(report, graph, result)
-                if result.failure is None:
-                    _compare(report, scratch.url, result)
+                # One connection for everything in the scratch database: restore, replay, comparison.
+                engine = sa.create_engine(scratch.url, poolclass=NullPool)
+                try:
+                    with engine.connect() as conn:
+                        _replay_and_compare(report, project, graph, cache, scratch, conn, capture, options)
+                finally:
+                    engine.dispose()
     report.timing = {"total_seconds": round(time.perf_counter() - started, 3),
-                     "server_seconds": round(capture.server_seconds, 3)}
+                     "server_seconds": round(capture.server_seconds + scratch.server_seconds, 3)}
     return report
+
+
+def _replay_and_compare(report: Report, project: Project, graph: Graph, cache: Optional[snapshot.Cache],
+                        scratch: ScratchDatabase, conn: sa.engine.Connection, capture: Capture,
+                        options: CheckOptions) -> None:
+    checkpoint = None
+    if cache is not None:
+        key = snapshot.cache_key(project, graph, report.base, conn)
+        report.restored = cache.restore(conn, key) or 0
+        if not report.restored:
+            base = graph.ancestors(report.base)
+            checkpoint = Checkpoint(base, lambda c: cache.save(c, key, len(base)))
+    if report.restored:
+        options.progress(f"replaying the revisions after the base on {scratch.server} "
+                         f"(scratch database {scratch.name})...")
+    else:
+        options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
+                         f"(scratch database {scratch.name})...")
+    result = replay(project, graph, conn, capture, checkpoint)
+    if checkpoint is not None and not cache.attempted and result.failure is None:
+        options.progress("snapshot cache: not saved: the upgrade order mixes new revisions into the base's")
+    _add_revisions(report, graph, result)
+    if result.failure is None:
+        report.missing_migration, findings = drift.compare(conn, result.configure_options)
+        report.findings.extend(findings)
+
+
+def _cache(options: CheckOptions, report: Report) -> Optional[snapshot.Cache]:
+    directory = options.cache_dir or os.environ.get("ALEMBIC_CI_CACHE_DIR")
+    if not directory:
+        return None
+    if not report.base:
+        options.progress("snapshot cache: no --base/--base-ref, so no base to keep: full replay")
+        return None
+    return snapshot.Cache(Path(directory), options.progress)
 
 
 @contextlib.contextmanager
@@ -105,13 +145,3 @@ def _add_revisions(report: Report, graph: Graph, result: ReplayResult) -> None:
         ))
     if result.failure is not None:
         report.add(result.failure)
-
-
-def _compare(report: Report, scratch_url: sa.engine.URL, result: ReplayResult) -> None:
-    engine = sa.create_engine(scratch_url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            report.missing_migration, findings = drift.compare(conn, result.configure_options)
-    finally:
-        engine.dispose()
-    report.findings.extend(findings)

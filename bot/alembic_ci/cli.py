@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="report only revisions after REV (repeatable); the replay still starts from empty")
     base.add_argument("--base-ref", default=None, metavar="GITREF",
                       help="report only revisions added since the heads at this git commit (e.g. origin/main)")
+    check.add_argument("--cache-dir", default=None, metavar="DIR",
+                       help="keep a snapshot of the schema at the base here (with --base/--base-ref): later "
+                            "checks of the same base restore it and replay only the new revisions. "
+                            "Default: $ALEMBIC_CI_CACHE_DIR, else no cache")
     check.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
     check.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
     check.add_argument("--lock-wait-timeout", type=int, default=60, metavar="SECONDS",
@@ -66,7 +70,8 @@ def _check(args: argparse.Namespace) -> int:
     from .check import CheckOptions, run_check
 
     options = CheckOptions(config=args.config, database_url=args.database_url, base=args.base,
-                           base_ref=args.base_ref, lock_wait_timeout=args.lock_wait_timeout, wait=args.wait)
+                           base_ref=args.base_ref, lock_wait_timeout=args.lock_wait_timeout, wait=args.wait,
+                           cache_dir=args.cache_dir)
     if args.quiet:
         options.progress = lambda message: None
     report = run_check(options)

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from .capture import Capture
 from .errors import ConfigError, UnsafeConnection
 from .graph import Graph, error_line, one_line
 from .project import Project, relpath
 from .report import ERROR, Finding, Statement
+from .snapshot import commit
 
 # MySQL error numbers worth a sentence of their own.
 _HINTS = {
@@ -31,6 +31,13 @@ _HINTS = {
 
 
 @dataclass
+class Checkpoint:
+    """Call ``reached(connection)`` when exactly these revisions have been applied."""
+    revisions: set
+    reached: Callable[[sa.engine.Connection], None]
+
+
+@dataclass
 class ReplayResult:
     planned: list = field(default_factory=list)  # revision ids, in upgrade order
     statements: dict = field(default_factory=dict)  # revision id -> [Statement]
@@ -40,10 +47,11 @@ class ReplayResult:
     configure_options: Optional[dict] = None
 
 
-def _recording_environment(config, script, fn, result: ReplayResult, capture: Capture) -> EnvironmentContext:
+def _recording_environment(config, script, fn, result: ReplayResult, capture: Capture,
+                           checkpoint: Optional[Checkpoint]) -> EnvironmentContext:
     """Alembic's own EnvironmentContext, whose configure() notes env.py's options and hooks
-    on_version_apply to cut the statement stream into revisions. (Overridden on the instance:
-    Alembic installs the `alembic.context` proxy for the exact class only.)"""
+    on_version_apply to cut the statement stream into revisions (and to call the checkpoint).
+    (Overridden on the instance: Alembic installs the `alembic.context` proxy for the exact class only.)"""
     env = EnvironmentContext(config, script, fn=fn, as_sql=False, starting_rev=None,
                              destination_rev="heads", tag=None)
     configure = env.configure
@@ -53,6 +61,10 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
         result.statements[revision] = [
             s for s in capture.take() if not _is_bookkeeping(s.sql, ctx.version_table)]
         result.applied.append(revision)
+        if checkpoint is not None and len(result.applied) == len(checkpoint.revisions) \
+                and checkpoint.revisions.issuperset(result.applied):
+            checkpoint.reached(ctx.connection)
+            capture.take()  # its queries belong to no revision
 
     def recording_configure(**kw: Any) -> None:
         result.configure_options = dict(kw)
@@ -76,13 +88,16 @@ def _is_bookkeeping(sql: str, version_table: str) -> bool:
                     sql, re.IGNORECASE) is not None
 
 
-def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: Capture) -> ReplayResult:
+def replay(project: Project, graph: Graph, conn: sa.engine.Connection, capture: Capture,
+           checkpoint: Optional[Checkpoint] = None) -> ReplayResult:
+    """Upgrade the scratch database ``conn`` is connected to from where it stands (empty, or a
+    restored snapshot with its version rows) to every head."""
     result = ReplayResult()
     config = project.config
     # env.py may read the URL (the `alembic init` template does) or the shared connection
     # (the cookbook pattern): both lead to the scratch database. Never the ini's own URL.
     config.set_main_option("sqlalchemy.url",
-                           scratch_url.render_as_string(hide_password=False).replace("%", "%%"))
+                           conn.engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     script = project.script
 
     def upgrade(rev, context):
@@ -92,28 +107,21 @@ def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: 
         capture.recording = True
         return steps
 
-    engine = sa.create_engine(scratch_url, poolclass=NullPool)
+    config.attributes["connection"] = conn
+    env = _recording_environment(config, script, upgrade, result, capture, checkpoint)
     try:
-        with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            env = _recording_environment(config, script, upgrade, result, capture)
-            try:
-                with env:
-                    script.run_env()
-            except UnsafeConnection:
-                raise
-            except Exception as exc:  # the user's env.py and migrations may raise anything
-                if not capture.recording:
-                    raise _env_failed(project, exc) from exc
-                result.failure = _upgrade_failed(graph, result, capture, exc)
-            finally:
-                capture.recording = False
-                config.attributes.pop("connection", None)
-            transaction = conn.get_transaction()
-            if transaction is not None and transaction.is_active:
-                transaction.commit()
+        with env:
+            script.run_env()
+    except UnsafeConnection:
+        raise
+    except Exception as exc:  # the user's env.py and migrations may raise anything
+        if not capture.recording:
+            raise _env_failed(project, exc) from exc
+        result.failure = _upgrade_failed(graph, result, capture, exc)
     finally:
-        engine.dispose()
+        capture.recording = False
+        config.attributes.pop("connection", None)
+    commit(conn)
     return result
 
 

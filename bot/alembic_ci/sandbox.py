@@ -10,6 +10,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from typing import Callable, Iterator
 
 import sqlalchemy as sa
@@ -58,12 +59,13 @@ class ScratchDatabase:
         self.server = ""
         self._engine = create_server_engine(server_url)
         self._created = False
+        self.server_seconds = 0.0  # spent in CREATE/DROP DATABASE (outside the capture)
 
     def __enter__(self) -> "ScratchDatabase":
         with connect_with_wait(self._engine, self.server_url, self.wait_seconds, self.progress) as conn:
             self.server = server_version(conn)
             try:
-                conn.exec_driver_sql(f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
+                self._timed(conn, f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
             except DBAPIError as exc:
                 user = self.server_url.username
                 raise ServerError(
@@ -79,6 +81,13 @@ class ScratchDatabase:
             self.drop()
         self._engine.dispose()
 
+    def _timed(self, conn: sa.engine.Connection, sql: str) -> None:
+        started = time.perf_counter()
+        try:
+            conn.exec_driver_sql(sql)
+        finally:
+            self.server_seconds += time.perf_counter() - started
+
     def drop(self) -> None:
         """Kill whatever still works in the scratch database (a migration hung on a lock, a
         connection env.py left open), then drop it."""
@@ -91,7 +100,7 @@ class ScratchDatabase:
                 for thread_id in ids:
                     with contextlib.suppress(DBAPIError):
                         conn.exec_driver_sql(f"KILL {int(thread_id)}")
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{self.name}`")
+                self._timed(conn, f"DROP DATABASE IF EXISTS `{self.name}`")
             self._created = False
         except DBAPIError as exc:
             print(f"alembic-ci: warning: could not drop the scratch database {self.name} ({exc.orig}); "
