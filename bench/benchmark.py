@@ -263,7 +263,7 @@ def main() -> None:
     try:
         with server(args.database_url) as url:
             full = [full_comparison(n, args.repeat, url, work) for n in sizes]
-            inc = [incremental(n, args.repeat, url, work) for n in (min(sizes), max(sizes))]
+            inc = [incremental(n, args.repeat, url, work) for n in sorted({min(sizes), max(sizes)})]
             info = machine(url, args.database_url is None)
         start = cold_start(args.image, args.repeat)
     finally:

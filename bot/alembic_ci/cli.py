@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                             "embedded throwaway server started from the local mariadbd/mysqld")
     base = check.add_mutually_exclusive_group()
     base.add_argument("--base", action="append", default=[], metavar="REV",
-                      help="report only revisions after REV (repeatable); the replay still starts from empty")
+                      help="report only revisions after REV (repeatable); the replay still starts from empty "
+                           "(unless --cache-dir holds the base's snapshot)")
     base.add_argument("--base-ref", default=None, metavar="GITREF",
                       help="report only revisions added since the heads at this git commit (e.g. origin/main)")
     check.add_argument("--cache-dir", default=None, metavar="DIR",
