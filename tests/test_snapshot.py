@@ -85,7 +85,7 @@ def comparable(report: dict) -> dict:
 
 
 def snapshot_files(cache):
-    return sorted(cache.glob("*.json"))
+    return sorted(cache.glob("snapshot-*.json"))
 
 
 def test_warm_cache_gives_the_report_of_a_full_replay(history, tmp_path):
@@ -143,6 +143,7 @@ def test_bad_snapshot_falls_back_to_a_full_replay(history, tmp_path, damage, mes
     check(history, cache)
     [path] = snapshot_files(cache)
     damage(path)
+    (cache / "unrelated.json").write_text("{}")  # someone else's file in the directory
 
     result, report = check(history, cache)
     assert message in result.err and "full replay" in result.err
@@ -152,6 +153,7 @@ def test_bad_snapshot_falls_back_to_a_full_replay(history, tmp_path, damage, mes
     assert "saved the schema at the base" in result.err
     again, again_report = check(history, cache)
     assert "restored the schema" in again.err and again_report["restored"] == 5
+    assert (cache / "unrelated.json").read_text() == "{}"
 
 
 def test_no_base_means_no_cache(history, tmp_path):
@@ -159,3 +161,17 @@ def test_no_base_means_no_cache(history, tmp_path):
                          env={"ALEMBIC_CI_CACHE_DIR": ""})
     assert "no --base/--base-ref, so no base to keep: full replay" in result.err
     assert not (tmp_path / "cache").exists()
+
+
+def test_schema_with_a_view_is_not_cached(demo, tmp_path):
+    demo.add_revision("b2v1", "ae1027a6acf1", 'op.execute("CREATE VIEW titles AS SELECT title FROM article")',
+                      message="view")
+    demo.add_revision("c3v2", "b2v1", 'op.add_column("article", sa.Column("summary", sa.String(200)))',
+                      message="summary")
+    demo.add_model("Article.summary = Column(String(200))")
+    for _ in range(2):
+        result = demo.run("check", "--database-url", SERVER_URL, "--base", "b2v1", "--cache-dir", str(tmp_path))
+        assert result.code == 0, result.err
+        assert "not saved, the schema at the base has more than tables: titles (view)" in result.err
+        assert "4 revisions replayed" in result.out and "restored" not in result.out
+    assert not snapshot_files(tmp_path)

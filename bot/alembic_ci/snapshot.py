@@ -16,6 +16,7 @@ _MAX_ROWS data rows.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -49,7 +50,7 @@ class Cache:
     attempted: bool = False  # save() was called: the replay reached the base
 
     def path(self, key: str) -> Path:
-        return self.directory / f"{key}.json"
+        return self.directory / f"snapshot-{key}.json"
 
     def restore(self, conn: sa.engine.Connection, key: str) -> Optional[int]:
         """Restore the snapshot ``key`` into the (empty) scratch database; the number of revisions
@@ -62,8 +63,7 @@ class Cache:
             return None
         except (OSError, ValueError) as exc:
             return self._discard(path, f"unreadable ({exc.__class__.__name__})")
-        if not (isinstance(data, dict) and data.get("format") == FORMAT and data.get("key") == key
-                and isinstance(data.get("statements"), list) and data.get("fingerprint") == _hash(data["statements"])):
+        if not _well_formed(data, key):
             return self._discard(path, "corrupt (its content does not match its hash)")
         try:
             _run(conn, ["SET SESSION foreign_key_checks = 0", *data["statements"], "SET SESSION foreign_key_checks = 1"])
@@ -74,7 +74,8 @@ class Cache:
         if restored != data["fingerprint"]:
             _clear(conn)
             return self._discard(path, "stale (the restored schema differs from the snapshot)")
-        os.utime(path)  # most recently used: kept by the pruning below
+        with contextlib.suppress(OSError):
+            os.utime(path)  # most recently used: kept by the pruning below
         self.progress(f"snapshot cache: restored the schema at the base ({data['revisions']} revisions) "
                       f"from {path}")
         return int(data["revisions"])
@@ -92,13 +93,18 @@ class Cache:
             return
         data = {"format": FORMAT, "key": key, "revisions": revisions,
                 "fingerprint": _hash(statements), "statements": statements}
+        temporary = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.directory, suffix=".tmp",
-                                             delete=False) as handle:
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.directory, prefix="snapshot-",
+                                             suffix=".tmp", delete=False) as handle:
+                temporary = Path(handle.name)
                 json.dump(data, handle)
-            os.replace(handle.name, self.path(key))
+            os.replace(temporary, self.path(key))
         except OSError as exc:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
             self.progress(f"snapshot cache: could not write {self.directory} ({exc.strerror}): not saved")
             return
         self.progress(f"snapshot cache: saved the schema at the base ({revisions} revisions) to {self.path(key)}")
@@ -106,16 +112,29 @@ class Cache:
 
     def _discard(self, path: Path, why: str) -> None:
         self.progress(f"snapshot cache: {path} is {why}: full replay")
-        try:
+        with contextlib.suppress(OSError):
             path.unlink()
-        except OSError:
-            pass
-        return None
 
     def _prune(self) -> None:
-        snapshots = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        # Only our own files: the directory may be shared with anything.
+        snapshots = sorted(self.directory.glob("snapshot-*.json"), key=_mtime, reverse=True)
         for old in snapshots[_KEEP:]:
-            old.unlink()
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile (a parallel job sharing the directory)
+        return 0.0
+
+
+def _well_formed(data, key: str) -> bool:
+    return (isinstance(data, dict) and data.get("format") == FORMAT and data.get("key") == key
+            and isinstance(data.get("revisions"), int) and isinstance(data.get("statements"), list)
+            and all(isinstance(s, str) for s in data["statements"])
+            and data.get("fingerprint") == _hash(data["statements"]))
 
 
 def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connection) -> str:
