@@ -16,12 +16,13 @@ from conftest import SERVER_URL
 @pytest.fixture
 def history(demo):
     """The demo blog grown into a history with foreign keys, a unique index, a many-to-many table,
-    an enum column and a data migration (rows with quotes, a percent sign, a backslash, NULL, non-ASCII);
+    a generated column, an enum column and a data migration (rows with quotes, a percent sign, a backslash, NULL, non-ASCII);
     its base is the fifth revision, and a pull request adds a sixth that relies on those rows."""
     demo.add_revision("c3a1", "ae1027a6acf1", """
         op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True),
                         sa.Column("name", sa.String(40), nullable=False),
-                        sa.Column("note", sa.Text(), nullable=True))
+                        sa.Column("note", sa.Text(), nullable=True),
+                        sa.Column("slug", sa.String(40), sa.Computed("LOWER(name)")))
         op.create_index("ix_tag_name", "tag", ["name"], unique=True)
         op.create_table("article_tag",
                         sa.Column("article_id", sa.Integer(), sa.ForeignKey("article.id"), primary_key=True),
@@ -39,13 +40,13 @@ def history(demo):
         op.create_index("ix_article_title", "article", ["title"])
     """, message="article title index")
     demo.add_model('''
-        from sqlalchemy import Index, Table, Text
+        from sqlalchemy import Computed, Index, Table, Text
 
         User.role = Column(Enum("admin", "member"), nullable=False, server_default="member")
         Index("ix_article_title", Article.title)
         Tag = Table("tag", Base.metadata, Column("id", Integer, primary_key=True),
                     Column("name", String(40), nullable=False, unique=True, index=True),
-                    Column("note", Text, nullable=True))
+                    Column("note", Text, nullable=True), Column("slug", String(40), Computed("LOWER(name)")))
         ArticleTag = Table("article_tag", Base.metadata,
                            Column("article_id", Integer, ForeignKey("article.id"), primary_key=True),
                            Column("tag_id", Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True))

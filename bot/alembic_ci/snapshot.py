@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ from .project import Project
 FORMAT = 1
 _MAX_ROWS = 10_000
 _KEEP = 5  # snapshots kept in the cache directory (the most recently used)
+# EXTRA of a generated column ("VIRTUAL GENERATED", "STORED GENERATED", MariaDB's "PERSISTENT"), not
+# MySQL 8's "DEFAULT_GENERATED" of a column with an expression default.
+_GENERATED = re.compile(r"\b(VIRTUAL|STORED|PERSISTENT)\b", re.IGNORECASE)
 _SERVER_FACTS = ("SELECT VERSION(), @@sql_mode, @@character_set_server, @@collation_server, "
                  "@@lower_case_table_names, @@default_storage_engine, @@explicit_defaults_for_timestamp")
 
@@ -175,7 +179,7 @@ def dump(conn: sa.engine.Connection) -> list[str]:
         for table, column, extra in _execute(conn,
                 "SELECT TABLE_NAME, COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
                 "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION").all():
-            if "GENERATED" not in extra.upper() and "PERSISTENT" not in extra.upper():
+            if not _GENERATED.search(extra):  # computed by the server, cannot be inserted
                 columns.setdefault(table, []).append(column)
         for name in filled:
             cols = ", ".join(_quote(c) for c in columns[name])
