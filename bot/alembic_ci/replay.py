@@ -17,7 +17,7 @@ from .capture import Capture
 from .errors import ConfigError, ServerError, UnsafeConnection
 from .graph import Graph, error_line, is_encoding_error, one_line
 from .project import Project, relpath
-from .report import ERROR, Finding, Statement
+from .report import ERROR, Finding
 from .server import describe
 from .snapshot import commit
 
