@@ -93,10 +93,10 @@ class Capture:
                 "(Alembic cookbook: 'Sharing a Connection across one or more programmatic migration "
                 "commands') or the sqlalchemy.url it sets, instead of building its own engine from app settings",
             )
+        self._started = time.perf_counter()  # the online-DDL probes below are server time too
         if not self.recording:
             return statement, parameters
         self.pending = Statement(sql=_render(cursor, statement, parameters, executemany))
-        self._started = time.perf_counter()
         if self.revision in self.reported and not executemany:
             verdict = online_ddl.probe(cursor, statement, parameters, _is_mariadb(conn))
             if verdict is not None:
@@ -108,9 +108,10 @@ class Capture:
         return statement, parameters
 
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        # Every statement counts as server time (reflection, snapshot restore), recorded or not.
+        elapsed = time.perf_counter() - self._started
+        self.server_seconds += elapsed
         if self.recording and self.pending is not None:
-            elapsed = time.perf_counter() - self._started
-            self.server_seconds += elapsed
             self.pending.duration_ms = round(elapsed * 1000, 3)
             self.window.append(self.pending)
             self.pending = None

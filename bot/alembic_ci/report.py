@@ -78,8 +78,10 @@ class Report:
     findings: List[Finding] = field(default_factory=list)
     revisions: List[RevisionReport] = field(default_factory=list)
     missing_migration: Optional[MissingMigration] = None
-    # The number of revisions replayed from empty, reported or not.
+    # The number of revisions replayed, reported or not: from empty, or after the restored ones.
     replayed: int = 0
+    # Revisions not replayed: their schema was restored from the snapshot cache (--cache-dir).
+    restored: int = 0
     timing: dict = field(default_factory=dict)
 
     @property
