@@ -378,3 +378,18 @@ def test_checkout_owned_by_another_user_still_reads_the_base_commit(demo, api, b
     assert run.result.code == 1, run.tail
     assert "CREATE INDEX ix_title ON article (title)" in run.summary
     assert "CREATE TABLE user" not in run.summary  # reported from the base commit on
+
+
+def test_fail_on_and_cache_dir_inputs_reach_the_check(demo, api, base_sha):
+    demo.add_revision("d20p00000001", "ae1027a6acf1", "op.drop_table('article')", message="drop article")
+    models = demo.root / "blog" / "models.py"
+    text = models.read_text()
+    models.write_text(text[:text.index("class Article")])
+    failing = run_action(demo, api, event=pr_event(base_sha), comment="false")
+    assert failing.result.code == 1, failing.tail
+    assert any("drop-table" in line for line in failing.commands("error"))
+    passing = run_action(demo, api, event=pr_event(base_sha), comment="false", fail_on="none",
+                         cache_dir=".cache/alembic-ci")
+    assert passing.result.code == 0, passing.tail
+    assert any("drop-table" in line for line in passing.commands("warning"))
+    assert list((demo.root / ".cache" / "alembic-ci").iterdir()), "the snapshot cache was not written"

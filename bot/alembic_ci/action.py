@@ -47,6 +47,8 @@ class ActionConfig:
     token: str
     comment: bool
     base_ref: Optional[str]
+    fail_on: Optional[str]  # risk codes that fail the check; None: pyproject.toml or the defaults
+    cache_dir: Optional[Path]  # the snapshot cache, for actions/cache to keep between runs
     event_name: str
     pull_request: Optional[int]  # set on pull_request events
     repository: str
@@ -113,6 +115,9 @@ def read_config(env: Mapping[str, str]) -> ActionConfig:
         token=_input(env, "github-token"),
         comment=_flag(env, "comment", True),
         base_ref=_input(env, "base-ref") or base_sha,
+        fail_on=_input(env, "fail-on") or None,
+        # Relative to the workspace, as actions/cache's `path:` is.
+        cache_dir=(workspace / _input(env, "cache-dir")).resolve() if _input(env, "cache-dir") else None,
         event_name=event_name,
         pull_request=pull_request,
         repository=repository,
@@ -189,8 +194,10 @@ def run(config: ActionConfig, workflow: Workflow, client) -> int:
         os.chdir(config.working_directory)  # env.py and script_location are relative to it
         install(config.install, config.working_directory, workflow)
         with workflow.group(f"alembic-ci: replay {config.project_key} on MySQL"):
-            report = run_check(CheckOptions(config=config.config, database_url=config.database_url,
-                                            base_ref=config.base_ref, progress=workflow.log))
+            report = run_check(CheckOptions(
+                config=config.config, database_url=config.database_url, base_ref=config.base_ref,
+                fail_on=config.fail_on, cache_dir=str(config.cache_dir) if config.cache_dir else None,
+                progress=workflow.log))
         _paths_from_workspace(report, config)
     except CannotCheck as exc:
         error = str(exc)
