@@ -284,7 +284,7 @@ def test_every_python_package_of_the_image_is_pinned(image):
 
 def test_action_yml_declares_the_contract():
     assert set(ACTION["inputs"]) == {"database-url", "config", "working-directory", "install", "github-token",
-                                     "comment", "base-ref"}
+                                     "comment", "base-ref", "fail-on", "cache-dir"}
     assert set(ACTION["outputs"]) == {"passed", "heads", "missing-migration", "report", "comment-url",
                                       "comment-file"}
     assert ACTION["runs"] == {"using": "docker", "image": "Dockerfile"}
