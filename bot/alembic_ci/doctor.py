@@ -42,8 +42,7 @@ UNKNOWN_REVISION = "unknown-revision"  # alembic_version names a revision no scr
 UNVERSIONED = "unversioned"  # tables, but alembic_version missing or empty
 CANNOT_DIAGNOSE = "cannot-diagnose"  # the scripts do not load
 
-_READS = re.compile(r"\s*(SELECT|SHOW|DESCRIBE|DESC|EXPLAIN|SET\s+SESSION\s+TRANSACTION\s+READ\s+ONLY)\b",
-                    re.IGNORECASE)
+_READS = re.compile(r"\s*(SELECT|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.IGNORECASE)
 
 
 @dataclass
