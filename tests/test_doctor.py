@@ -244,3 +244,18 @@ def test_the_read_only_connection_refuses_writes_twice(live):
     finally:
         database.dispose()
     assert execute("SHOW TABLES", database=live) == []
+
+
+def test_a_history_that_stops_replaying_still_gets_a_diagnosis(demo, live):
+    demo.add_revision("f00000000150", "ae1027a6acf1", """
+        op.create_table('comment', sa.Column('id', sa.Integer(), primary_key=True),
+            sa.Column('uid', sa.String(20)), sa.ForeignKeyConstraint(['uid'], ['user.id']))
+    """, message="add comment")
+    migrate(demo, live, "upgrade", "ae1027a6acf1")
+    code, report = diagnose(demo, live)
+    assert code == 1
+    assert report["state"] == "behind"
+    assert [p["revision"] for p in report["pending"]] == ["f00000000150"]
+    [finding] = report["findings"]
+    assert finding["code"] == "replay-stopped" and finding["severity"] == "warning"
+    assert "stops replaying at f00000000150" in finding["message"] and "errno: 150" in finding["message"]
