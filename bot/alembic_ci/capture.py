@@ -3,19 +3,23 @@
 
 - refuses, before it runs, any statement on a database other than the scratch database;
 - records the statements of each revision, with their parameters rendered;
+- runs each ALTER of a reported revision through online_ddl.probe, which asks the server how
+  it runs it (the one real execution), then sends a no-op in its place;
 - gives every new MySQL session a lock-wait timeout, so a migration waiting on a lock held by
   its own second connection fails in seconds instead of the server's default 24 hours.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Optional
+from typing import Iterator, Optional
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import Pool
 
+from . import online_ddl
 from .errors import UnsafeConnection
 from .report import Statement
 from .server import describe
@@ -29,10 +33,12 @@ def _where(url: URL) -> tuple:
 
 
 class Capture:
-    def __init__(self, scratch_url: URL, lock_wait_timeout: int) -> None:
+    def __init__(self, scratch_url: URL, lock_wait_timeout: int, reported: frozenset = frozenset()) -> None:
         self._allowed = _where(scratch_url)
         self._scratch_url = scratch_url
         self.lock_wait_timeout = int(lock_wait_timeout)
+        self.reported = reported  # revision ids whose ALTERs get an online-DDL verdict
+        self.revision: Optional[str] = None  # the revision running now (set by the replay)
         self.recording = False
         self.window: list[Statement] = []
         self.pending: Optional[Statement] = None
@@ -41,7 +47,7 @@ class Capture:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "Capture":
-        event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "before_cursor_execute", self._before, retval=True)
         event.listen(Engine, "after_cursor_execute", self._after)
         event.listen(Pool, "connect", self._on_connect)
         return self
@@ -50,6 +56,15 @@ class Capture:
         event.remove(Engine, "before_cursor_execute", self._before)
         event.remove(Engine, "after_cursor_execute", self._after)
         event.remove(Pool, "connect", self._on_connect)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Our own queries (schema lookups between operations) are not the revision's SQL."""
+        recording, self.recording = self.recording, False
+        try:
+            yield
+        finally:
+            self.recording = recording
 
     def take(self) -> list[Statement]:
         """The statements recorded since the last call."""
@@ -67,7 +82,7 @@ class Capture:
         finally:
             cursor.close()
 
-    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
         url = conn.engine.url
         if _where(url) != self._allowed:
             target = f"database {url.database!r} at {describe(url)}" if url.database else describe(url)
@@ -78,17 +93,32 @@ class Capture:
                 "(Alembic cookbook: 'Sharing a Connection across one or more programmatic migration "
                 "commands') or the sqlalchemy.url it sets, instead of building its own engine from app settings",
             )
-        if self.recording:
-            self.pending = Statement(sql=_render(cursor, statement, parameters, executemany))
-            self._started = time.perf_counter()
+        self._started = time.perf_counter()  # the online-DDL probes below are server time too
+        if not self.recording:
+            return statement, parameters
+        self.pending = Statement(sql=_render(cursor, statement, parameters, executemany))
+        if self.revision in self.reported and not executemany:
+            verdict = online_ddl.probe(cursor, statement, parameters, _is_mariadb(conn))
+            if verdict is not None:
+                self.pending.table = verdict.table
+                self.pending.algorithm, self.pending.lock = verdict.algorithm, verdict.lock
+                self.pending.blocks_writes, self.pending.refusals = verdict.blocks_writes, verdict.refusals
+                if verdict.ran:
+                    return online_ddl.NOOP, parameters
+        return statement, parameters
 
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        # Every statement counts as server time (reflection, snapshot restore), recorded or not.
+        elapsed = time.perf_counter() - self._started
+        self.server_seconds += elapsed
         if self.recording and self.pending is not None:
-            elapsed = time.perf_counter() - self._started
-            self.server_seconds += elapsed
             self.pending.duration_ms = round(elapsed * 1000, 3)
             self.window.append(self.pending)
             self.pending = None
+
+
+def _is_mariadb(conn) -> bool:
+    return bool(getattr(conn.dialect, "is_mariadb", False))
 
 
 def _render(cursor, statement: str, parameters, executemany: bool) -> str:

@@ -1,5 +1,6 @@
 """The check pipeline: project -> revision graph -> sandbox (server, scratch database) ->
-replay -> drift -> a Report (plain data). Nothing here knows about GitHub or output formats."""
+replay (with online-DDL verdicts and the operations watched) -> drift -> risks -> a Report
+(plain data). Nothing here knows about GitHub or output formats."""
 
 from __future__ import annotations
 
@@ -8,21 +9,23 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, ContextManager, Iterator, Optional
 
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
-from . import drift, gitbase
+from . import drift, gitbase, risks, snapshot
 from .capture import Capture
 from .embedded import embedded_server
 from .errors import ConfigError
 from .graph import Graph, load_graph
+from .operations import OperationWatch
 from .project import Project, load_project, relpath
-from .replay import ReplayResult, replay
+from .replay import AfterRevision, ReplayResult, replay
 from .report import Report, RevisionReport
 from .sandbox import ScratchDatabase, interrupts_raise
 from .server import parse_url
+from .settings import load_settings
 
 
 def _stderr(message: str) -> None:
@@ -36,15 +39,19 @@ class CheckOptions:
     base: list = field(default_factory=list)  # report only revisions after these
     base_ref: Optional[str] = None  # ... or after the heads at this git commit
     lock_wait_timeout: int = 60
+    fail_on: Optional[str] = None  # risk codes that fail the check; None: pyproject.toml or the defaults
     wait: float = 60.0  # seconds to wait for a starting server
     statement_timeout: float = 300.0  # seconds a statement of a migration may run
     scratch_database: Optional[str] = None  # an existing empty database to use, instead of creating one
+    # Keep the schema at the base here between runs: a check replays only the new revisions.
+    cache_dir: Optional[str] = None  # None: $ALEMBIC_CI_CACHE_DIR, else no cache
     progress: Callable[[str], None] = _stderr
 
 
 def run_check(options: CheckOptions) -> Report:
     started = time.perf_counter()
     project = load_project(options.config)
+    settings = load_settings(project.ini_path, options.fail_on)
     report = Report(config=relpath(project.ini_path))
     graph, findings = load_graph(project.script, project.version_locations)
     report.findings.extend(findings)
@@ -52,26 +59,74 @@ def run_check(options: CheckOptions) -> Report:
         return report
     report.heads = graph.heads
     report.base = _resolve_base(options, graph, project)
+    old = graph.ancestors(report.base)
+    reported = frozenset(rev for rev in graph.files if rev not in old)
 
+    cache = _cache(options, report)
     with interrupts_raise(), _server(options) as server_url:
         with ScratchDatabase(server_url, options.wait, options.progress, existing=options.scratch_database,
                              statement_timeout=options.statement_timeout) as scratch:
             report.server = scratch.server
-            options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
-                             f"(scratch database {scratch.name})...")
-            with Capture(scratch.url, options.lock_wait_timeout) as capture:
-                result = replay(project, graph, scratch.url, capture)
-                _add_revisions(report, graph, result)
-                if result.failure is None:
-                    _compare(report, scratch.url, result)
+            with Capture(scratch.url, options.lock_wait_timeout, reported) as capture, \
+                    OperationWatch(capture, {rev: graph.files[rev].path for rev in reported}) as watch:
+                with scratch.connect() as conn:
+                    _replay_and_compare(report, project, graph, cache, scratch, conn, capture, options)
+            report.findings.extend(risks.findings(watch.records, settings, scratch.server))
     report.timing = {"total_seconds": round(time.perf_counter() - started, 3),
-                     "server_seconds": round(capture.server_seconds, 3)}
+                     "server_seconds": round(capture.server_seconds + scratch.server_seconds, 3)}
     return report
 
 
 def _server(options: CheckOptions) -> ContextManager[sa.engine.URL]:
     return scratch_server(options.database_url or os.environ.get("ALEMBIC_CI_DATABASE_URL"),
                           options.scratch_database, options.progress)
+
+
+def _replay_and_compare(report: Report, project: Project, graph: Graph, cache: Optional[snapshot.Cache],
+                        scratch: ScratchDatabase, conn: sa.engine.Connection, capture: Capture,
+                        options: CheckOptions) -> None:
+    checkpoint = None
+    if cache is not None:
+        key = snapshot.cache_key(project, graph, report.base, conn)
+        report.restored = cache.restore(conn, key) or 0
+        if not report.restored:
+            base = graph.ancestors(report.base)
+            checkpoint = _when_applied(base, lambda c: cache.save(c, key, len(base)))
+    if report.restored:
+        options.progress(f"replaying the revisions after the base on {scratch.server} "
+                         f"(scratch database {scratch.name})...")
+    else:
+        options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
+                         f"(scratch database {scratch.name})...")
+    result = replay(project, graph, conn, capture, checkpoint)
+    if checkpoint is not None and not cache.attempted and result.failure is None:
+        options.progress("snapshot cache: not saved: the upgrade order mixes new revisions into the base's")
+    _add_revisions(report, graph, result)
+    if result.failure is None:
+        report.missing_migration, findings = drift.compare(conn, result.configure_options)
+        report.findings.extend(findings)
+
+
+def _when_applied(revisions: set, then) -> AfterRevision:
+    """An after_revision hook calling ``then(connection)`` when exactly ``revisions`` are applied
+    (the moment the schema is the base's, to snapshot it)."""
+    applied: set = set()
+
+    def after_revision(conn: sa.engine.Connection, revision: str, heads: tuple) -> None:
+        applied.add(revision)
+        if applied == revisions:
+            then(conn)
+    return after_revision
+
+
+def _cache(options: CheckOptions, report: Report) -> Optional[snapshot.Cache]:
+    directory = options.cache_dir or os.environ.get("ALEMBIC_CI_CACHE_DIR")
+    if not directory:
+        return None
+    if not report.base:
+        options.progress("snapshot cache: no --base/--base-ref, so no base to keep: full replay")
+        return None
+    return snapshot.Cache(Path(directory), options.progress)
 
 
 @contextlib.contextmanager
@@ -117,13 +172,3 @@ def _add_revisions(report: Report, graph: Graph, result: ReplayResult) -> None:
         ))
     if result.failure is not None:
         report.add(result.failure)
-
-
-def _compare(report: Report, scratch_url: sa.engine.URL, result: ReplayResult) -> None:
-    engine = sa.create_engine(scratch_url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            report.missing_migration, findings = drift.compare(conn, result.configure_options)
-    finally:
-        engine.dispose()
-    report.findings.extend(findings)

@@ -59,11 +59,20 @@ def _parser() -> argparse.ArgumentParser:
                             "embedded throwaway server started from the local mariadbd/mysqld")
     base = check.add_mutually_exclusive_group()
     base.add_argument("--base", action="append", default=[], metavar="REV",
-                      help="report only revisions after REV (repeatable); the replay still starts from empty")
+                      help="report only revisions after REV (repeatable); the replay still starts from empty "
+                           "(unless --cache-dir holds the base's snapshot)")
     base.add_argument("--base-ref", default=None, metavar="GITREF",
                       help="report only revisions added since the heads at this git commit (e.g. origin/main)")
+    check.add_argument("--cache-dir", default=None, metavar="DIR",
+                       help="keep a snapshot of the schema at the base here (with --base/--base-ref): later "
+                            "checks of the same base restore it and replay only the new revisions. "
+                            "Default: $ALEMBIC_CI_CACHE_DIR, else no cache")
     check.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
     check.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
+    check.add_argument("--fail-on", default=None, metavar="CODES",
+                       help="risk codes that fail the check, comma-separated, or `all` / `none` (default: "
+                            "`fail-on` in [tool.alembic-ci] of pyproject.toml, else the destructive ones: "
+                            "drop-table, drop-column, rename-table, rename-column; docs/risks.md)")
     _common(check)
     check.set_defaults(func=_check)
 
@@ -113,7 +122,8 @@ def _check(args: argparse.Namespace) -> int:
 
     options = CheckOptions(config=args.config, database_url=args.database_url, base=args.base,
                            base_ref=args.base_ref, lock_wait_timeout=args.lock_wait_timeout, wait=args.wait,
-                           statement_timeout=args.statement_timeout, scratch_database=args.scratch_database)
+                           fail_on=args.fail_on, statement_timeout=args.statement_timeout,
+                           scratch_database=args.scratch_database, cache_dir=args.cache_dir)
     if args.quiet:
         options.progress = lambda message: None
     report = run_check(options)

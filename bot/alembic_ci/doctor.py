@@ -208,8 +208,8 @@ def _replay(project: Project, graph: Graph, options: DoctorOptions, diagnosis: D
                              statement_timeout=options.statement_timeout) as scratch:
             options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
                              f"(scratch database {scratch.name}) to learn the schema at each...")
-            with Capture(scratch.url, options.lock_wait_timeout) as capture:
-                result = replay(project, graph, scratch.url, capture, after_revision=snapshot)
+            with Capture(scratch.url, options.lock_wait_timeout) as capture, scratch.connect() as conn:
+                result = replay(project, graph, conn, capture, after_revision=snapshot)
     configure_options = result.configure_options or {}
     version_table = configure_options.get("version_table", "alembic_version")
     for snap in snapshots:

@@ -12,14 +12,14 @@ from typing import Any, Callable, Optional
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from .capture import Capture
 from .errors import ConfigError, ServerError, UnsafeConnection
 from .graph import Graph, error_line, is_encoding_error, one_line
 from .project import Project, relpath
-from .report import ERROR, Finding, Statement
+from .report import ERROR, Finding
 from .server import describe
+from .snapshot import commit
 
 # MySQL error numbers worth a sentence of their own.
 _HINTS = {
@@ -44,17 +44,23 @@ class ReplayResult:
     # The keyword arguments env.py gave context.configure(): the drift check honours them.
     configure_options: Optional[dict] = None
 
+    @property
+    def running(self) -> Optional[str]:
+        """The revision being upgraded now: the first planned one not yet applied."""
+        return self.planned[len(self.applied)] if len(self.applied) < len(self.planned) else None
+
+
 
 # Called after each revision with the migration connection, the revision and the heads then
-# stamped (doctor snapshots the schema there).
+# stamped: doctor snapshots the schema there, the snapshot cache saves the base.
 AfterRevision = Callable[[sa.engine.Connection, str, tuple], None]
 
 
 def _recording_environment(config, script, fn, result: ReplayResult, capture: Capture,
                            after_revision: Optional[AfterRevision]) -> EnvironmentContext:
     """Alembic's own EnvironmentContext, whose configure() notes env.py's options and hooks
-    on_version_apply to cut the statement stream into revisions. (Overridden on the instance:
-    Alembic installs the `alembic.context` proxy for the exact class only.)"""
+    on_version_apply to cut the statement stream into revisions (and to call after_revision).
+    (Overridden on the instance: Alembic installs the `alembic.context` proxy for the exact class only.)"""
     env = EnvironmentContext(config, script, fn=fn, as_sql=False, starting_rev=None,
                              destination_rev="heads", tag=None)
     configure = env.configure
@@ -64,6 +70,7 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
         result.statements[revision] = [
             s for s in capture.take() if not _is_bookkeeping(s.sql, ctx.version_table)]
         result.applied.append(revision)
+        capture.revision = result.running
         if after_revision is not None:
             capture.recording = False  # what the hook runs is not the revision's SQL
             try:
@@ -93,54 +100,49 @@ def _is_bookkeeping(sql: str, version_table: str) -> bool:
                     sql, re.IGNORECASE) is not None
 
 
-def replay(project: Project, graph: Graph, scratch_url: sa.engine.URL, capture: Capture,
+def replay(project: Project, graph: Graph, conn: sa.engine.Connection, capture: Capture,
            after_revision: Optional[AfterRevision] = None) -> ReplayResult:
+    """Upgrade the scratch database ``conn`` is connected to from where it stands (empty, or a
+    restored snapshot with its version rows) to every head."""
     result = ReplayResult()
     config = project.config
     # env.py may read the URL (the `alembic init` template does) or the shared connection
     # (the cookbook pattern): both lead to the scratch database. Never the ini's own URL.
     config.set_main_option("sqlalchemy.url",
-                           scratch_url.render_as_string(hide_password=False).replace("%", "%%"))
+                           conn.engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     script = project.script
 
     def upgrade(rev, context):
         steps = script._upgrade_revs("heads", rev)
         result.planned = [step.revision.revision for step in steps]
+        capture.revision = result.running
         capture.take()
         capture.recording = True
         return steps
 
-    engine = sa.create_engine(scratch_url, poolclass=NullPool)
+    config.attributes["connection"] = conn
+    env = _recording_environment(config, script, upgrade, result, capture, after_revision)
     try:
-        with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            env = _recording_environment(config, script, upgrade, result, capture, after_revision)
-            try:
-                with env:
-                    script.run_env()
-            except UnsafeConnection:
-                raise
-            except (Exception, SystemExit) as exc:  # the user's env.py and migrations may raise anything
-                if not capture.recording:
-                    raise _env_failed(project, exc) from exc
-                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-                    raise _server_gone(graph, result, scratch_url, exc) from exc
-                result.failure = _upgrade_failed(graph, result, capture, exc)
-            finally:
-                capture.recording = False
-                config.attributes.pop("connection", None)
-            transaction = conn.get_transaction()
-            if transaction is not None and transaction.is_active:
-                transaction.commit()
+        with env:
+            script.run_env()
+    except UnsafeConnection:
+        raise
+    except (Exception, SystemExit) as exc:  # the user's env.py and migrations may raise anything
+        if not capture.recording:
+            raise _env_failed(project, exc) from exc
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            raise _server_gone(graph, result, conn.engine.url, exc) from exc
+        result.failure = _upgrade_failed(graph, result, capture, exc)
     finally:
-        engine.dispose()
+        capture.recording = False
+        config.attributes.pop("connection", None)
+    commit(conn)
     return result
 
 
 def _failing_revision(result: ReplayResult) -> str:
-    if len(result.applied) < len(result.planned):
-        return result.planned[len(result.applied)]
-    return result.planned[-1] if result.planned else "?"  # every revision ran; env.py failed afterwards
+    # No running revision: every revision ran and env.py failed afterwards.
+    return result.running or (result.planned[-1] if result.planned else "?")
 
 
 def _server_gone(graph: Graph, result: ReplayResult, scratch_url: sa.engine.URL, exc: DBAPIError) -> ServerError:

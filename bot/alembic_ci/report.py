@@ -25,11 +25,28 @@ class Finding:
 
 
 @dataclass
+class Refusal:
+    """The server declined to run a statement with this method (online_ddl.py)."""
+
+    algorithm: str
+    lock: Optional[str]
+    reason: str
+
+
+@dataclass
 class Statement:
     sql: str
     # Set on the statement the server refused.
     error: Optional[str] = None
     duration_ms: float = 0.0
+    # How the server runs it, measured on ALTER TABLE / CREATE INDEX / DROP INDEX of reported
+    # revisions; None elsewhere. algorithm: INSTANT | NOCOPY | INPLACE | COPY;
+    # lock: NONE | SHARED | EXCLUSIVE.
+    table: Optional[str] = None
+    algorithm: Optional[str] = None
+    lock: Optional[str] = None
+    blocks_writes: bool = False
+    refusals: List[Refusal] = field(default_factory=list)
 
 
 @dataclass
@@ -61,8 +78,10 @@ class Report:
     findings: List[Finding] = field(default_factory=list)
     revisions: List[RevisionReport] = field(default_factory=list)
     missing_migration: Optional[MissingMigration] = None
-    # The number of revisions replayed from empty, reported or not.
+    # The number of revisions replayed, reported or not: from empty, or after the restored ones.
     replayed: int = 0
+    # Revisions not replayed: their schema was restored from the snapshot cache (--cache-dir).
+    restored: int = 0
     timing: dict = field(default_factory=dict)
 
     @property

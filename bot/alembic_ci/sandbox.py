@@ -10,10 +10,12 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from typing import Callable, Iterator, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 from sqlalchemy.exc import DBAPIError
 
 from .errors import Interrupted, ServerError
@@ -65,6 +67,7 @@ class ScratchDatabase:
         self.server = ""
         self._engine = create_server_engine(server_url)
         self._created = False
+        self.server_seconds = 0.0  # spent in CREATE/DROP DATABASE (outside the capture)
         self._watchdog = StatementWatchdog(self._engine, self.name, statement_timeout) if statement_timeout else None
 
     def __enter__(self) -> "ScratchDatabase":
@@ -85,7 +88,7 @@ class ScratchDatabase:
     def _create(self, conn: sa.engine.Connection) -> None:
         self._created = True  # before: a signal right after CREATE must still drop it (IF EXISTS)
         try:
-            conn.exec_driver_sql(f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
+            self._timed(conn, f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
         except DBAPIError as exc:
             self._created = False
             user = self.server_url.username
@@ -111,12 +114,30 @@ class ScratchDatabase:
                               "hold nothing of value")
         self._created = True
 
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sa.engine.Connection]:
+        """A connection to the scratch database: one serves the restore, the replay and the
+        comparison."""
+        engine = sa.create_engine(self.url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
     def __exit__(self, *exc_info) -> None:
         if self._watchdog is not None and self._watchdog.started:
             self._watchdog.__exit__(*exc_info)
         if self._created:
             self.drop()
         self._engine.dispose()
+
+    def _timed(self, conn: sa.engine.Connection, sql: str) -> None:
+        started = time.perf_counter()
+        try:
+            conn.exec_driver_sql(sql)
+        finally:
+            self.server_seconds += time.perf_counter() - started
 
     def drop(self) -> None:
         """Kill whatever still works in the scratch database (a migration hung on a lock, a
@@ -135,7 +156,7 @@ class ScratchDatabase:
                     for _, drop in _objects(conn, self.name):
                         conn.exec_driver_sql(drop)
                 else:
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{self.name}`")
+                    self._timed(conn, f"DROP DATABASE IF EXISTS `{self.name}`")
             self._created = False
         except DBAPIError as exc:
             what = ("empty the scratch database", "drop its tables by hand") if self.existing else \

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 import jinja2
 
 from ..report import ERROR, Report
+from .verdict import annotated_sql, measured_on
 
 MARKER_PREFIX = "<!-- alembic-ci:"
 
@@ -109,7 +110,8 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_env.filters.update(md=md_text, html=html_text, code=code_span, block=_budget_block, shown=_shown, more=_more)
+_env.filters.update(md=md_text, html=html_text, code=code_span, block=_budget_block, shown=_shown, more=_more,
+                    annotated_sql=annotated_sql)
 
 
 def render_markdown(report: Report, max_bytes: Optional[int] = None, full_report: str = "the job summary") -> str:
@@ -119,6 +121,7 @@ def render_markdown(report: Report, max_bytes: Optional[int] = None, full_report
     def render(budget: Budget) -> str:
         return _env.get_template("report.md.j2").render(
             report=report, marker=marker(report.config), errors=errors, ERROR=ERROR, budget=budget,
+            measured_on=measured_on(report),
         )
 
     def fits(text: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from ..report import ERROR, Report
+from .verdict import describe, measured_on
 
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
 
@@ -28,7 +29,8 @@ def render_text(report: Report, color: bool = False) -> str:
     if report.heads:
         facts.append("head" + "s" * (len(report.heads) > 1) + " " + ", ".join(report.heads))
     if report.server:
-        facts.append(f"{report.replayed} revisions replayed")
+        facts.append(f"{report.replayed} revisions replayed"
+                     + (f" after {report.restored} restored from the snapshot cache" if report.restored else ""))
     if facts:
         out.append(paint("  " + " · ".join(facts), "dim"))
 
@@ -56,6 +58,9 @@ def render_text(report: Report, color: bool = False) -> str:
         out.append("")
         scope = f"after {', '.join(report.base)}" if report.base else "from empty"
         out.append(paint(f"Upgrade SQL ({len(report.revisions)} revisions {scope})", "bold"))
+        note = measured_on(report)
+        if note:
+            out.append(textwrap.fill(note, 100, initial_indent="  ", subsequent_indent="  "))
         for rev in report.revisions:
             out.append("")
             state = "" if rev.applied else paint("  [not reached]", "yellow")
@@ -63,6 +68,9 @@ def render_text(report: Report, color: bool = False) -> str:
             if rev.applied and not rev.statements:
                 out.append(paint("    (no statements)", "dim"))
             for statement in rev.statements:
+                verdict = describe(statement)
+                if verdict:
+                    out.append(paint(f"    -- {verdict}", "red" if statement.blocks_writes else "green"))
                 out.append(textwrap.indent(statement.sql + ";", "    "))
                 if statement.error:
                     out.append(paint(f"    -- refused by the server: {statement.error}", "red"))

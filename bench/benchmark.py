@@ -1,0 +1,332 @@
+"""The speed benchmark (not part of the test run): alembic-ci against plain Alembic on
+synthetic histories, and the incremental check with a warm snapshot cache.
+
+    scripts/benchmark [--sizes 10,100,1000] [--repeat 3] [--database-url URL] [--write docs/benchmarks.md]
+
+Every measurement runs the real command in its own process and waits for it with wait4(), which
+gives the wall time and the peak resident memory of that process alone. Medians over --repeat runs,
+the two tools interleaved so that load from other work on the machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+import alembic
+import pymysql
+import sqlalchemy as sa
+
+from alembic_ci import __version__
+from alembic_ci.embedded import embedded_server
+from alembic_ci.server import server_version
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from history import generate  # noqa: E402
+
+BIN = Path(sys.executable).parent
+NOTES = "<!-- notes: kept by scripts/benchmark --write -->"
+
+
+@dataclass
+class Run:
+    wall: float
+    rss_mb: float
+    code: int
+    first_line: Optional[float] = None  # seconds from start to the first line of output
+
+
+def run(args: list, cwd: Path, first_line: bool = False) -> Run:
+    """Run a command; wall time and peak RSS (wait4 reports the child's own ru_maxrss)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE if first_line else subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT if first_line else subprocess.PIPE)
+    first = None
+    if first_line:
+        if proc.stdout.readline():
+            first = time.perf_counter() - started
+        proc.stdout.read()
+    else:
+        err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0,) and not first_line:
+        sys.stderr.write(err.decode(errors="replace")[-2000:])
+    return Run(wall=wall, rss_mb=usage.ru_maxrss / 1024, code=proc.returncode, first_line=first)
+
+
+@dataclass
+class Samples:
+    runs: list = field(default_factory=list)
+
+    def median(self, key) -> float:
+        return statistics.median(key(r) for r in self.runs)
+
+
+@contextlib.contextmanager
+def server(url: Optional[str]) -> Iterator[sa.engine.URL]:
+    if url:
+        yield sa.engine.make_url(url)
+    else:
+        with embedded_server(lambda m: None) as embedded:
+            yield embedded
+
+
+def connect(url: sa.engine.URL):
+    return pymysql.connect(host=url.host or "localhost", port=url.port or 3306, user=url.username or "root",
+                           password=url.password or "", unix_socket=url.query.get("unix_socket"),
+                           autocommit=True)
+
+
+def bot(project: Path, url: sa.engine.URL, *extra: str) -> tuple[Run, dict]:
+    report = project / "report.json"
+    result = run([str(BIN / "alembic-ci"), "check", "--database-url", url.render_as_string(hide_password=False),
+                  "--format", "json", "--output", str(report), "-q", *extra], project)
+    if result.code != 0:
+        raise SystemExit(f"alembic-ci check failed on {project} (exit {result.code})")
+    data = json.loads(report.read_text())
+    return result, data
+
+
+def plain(project: Path, url: sa.engine.URL, database: str) -> tuple[Run, float]:
+    """`alembic upgrade head` then `alembic check` on a fresh database (created and dropped
+    outside the timing; the drop time is returned)."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+    try:
+        up = run([str(BIN / "alembic"), "upgrade", "head"], project)
+        check = run([str(BIN / "alembic"), "check"], project)
+        if up.code or check.code:
+            raise SystemExit(f"plain alembic failed on {project} (exit {up.code}/{check.code})")
+    finally:
+        started = time.perf_counter()
+        with connect(url) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        dropped = time.perf_counter() - started
+    return Run(wall=up.wall + check.wall, rss_mb=max(up.rss_mb, check.rss_mb), code=0), dropped
+
+
+def full_comparison(n: int, repeat: int, url: sa.engine.URL, work: Path) -> dict:
+    database = f"bench_plain_{os.getpid()}_{n}"
+    project = work / f"full{n}"
+    generate(project, n, url.set(database=database).render_as_string(hide_password=False))
+    bots, plains, drops = Samples(), Samples(), []
+    for i in range(repeat):
+        print(f"  {n} revisions, run {i + 1}/{repeat}", file=sys.stderr, flush=True)
+        result, report = bot(project, url)
+        result.total = report["timing"]["total_seconds"]
+        result.server = report["timing"]["server_seconds"]
+        bots.runs.append(result)
+        p, dropped = plain(project, url, database)
+        plains.runs.append(p)
+        drops.append(dropped)
+    return {
+        "revisions": n,
+        "bot_wall": bots.median(lambda r: r.wall),
+        "bot_total": bots.median(lambda r: r.total),
+        "bot_server": bots.median(lambda r: r.server),
+        "bot_outside_share": bots.median(lambda r: (r.wall - r.server) / r.wall),
+        "bot_rss": bots.median(lambda r: r.rss_mb),
+        "plain_wall": plains.median(lambda r: r.wall),
+        "plain_rss": plains.median(lambda r: r.rss_mb),
+        "plain_drop": statistics.median(drops),
+    }
+
+
+def incremental(n: int, repeat: int, url: sa.engine.URL, work: Path) -> dict:
+    """A pull request adding one revision to an n-revision history: --base the old head."""
+    project = work / f"pr{n}"
+    revs = generate(project, n, "mysql+pymysql://unused/", pr=True)
+    cache = work / f"cache{n}"
+    base = ["--base", revs[-2]]
+    print(f"  {n}+1 revisions: full replay, then warm cache x{repeat}", file=sys.stderr, flush=True)
+    no_cache, _ = bot(project, url, *base)
+    cold, _ = bot(project, url, *base, "--cache-dir", str(cache))
+    warm = Samples()
+    for _ in range(repeat):
+        result, report = bot(project, url, *base, "--cache-dir", str(cache))
+        if report["replayed"] != 1:
+            raise SystemExit(f"the warm cache was not used: {report['replayed']} revisions replayed")
+        result.server = report["timing"]["server_seconds"]
+        warm.runs.append(result)
+    return {"revisions": n, "no_cache": no_cache.wall, "cold": cold.wall,
+            "warm": warm.median(lambda r: r.wall), "warm_server": warm.median(lambda r: r.server),
+            "warm_rss": warm.median(lambda r: r.rss_mb)}
+
+
+def cold_start(image: str, repeat: int) -> Optional[dict]:
+    """Container start to its first line of output (`--version`), if the image was built."""
+    podman = shutil.which("podman")
+    if podman is None or subprocess.run([podman, "image", "exists", image]).returncode != 0:
+        return None
+    runs = [run([podman, "run", "--rm", "--network=host", image, "--version"], Path.cwd(), first_line=True)
+            for _ in range(repeat)]
+    return {"image": image, "first_line": statistics.median(r.first_line or r.wall for r in runs),
+            "wall": statistics.median(r.wall for r in runs)}
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {
+        "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": f"{cpu}, {os.cpu_count()} cores", "os": platform.platform(),
+        "python": platform.python_version(), "alembic_ci": __version__, "alembic": alembic.__version__,
+        "sqlalchemy": sa.__version__, "pymysql": pymysql.__version__,
+    }
+
+
+def describe_server(url: sa.engine.URL, embedded: bool) -> str:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT VERSION(), @@innodb_flush_log_at_trx_commit, @@innodb_file_per_table")
+        version, flush, per_table = cur.fetchone()
+    where = ("a throwaway server started like alembic-ci's embedded default" if embedded
+             else f"the server at {url.render_as_string(hide_password=True)}")
+    return (f"{where}: {version}, innodb_flush_log_at_trx_commit={flush}, "
+            f"innodb_file_per_table={'ON' if per_table in (1, '1', 'ON') else 'OFF'}")
+
+
+def targets(full: list, inc: list) -> list:
+    """The issue's targets, judged from the numbers above (never edited by hand)."""
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+    lines = []
+    for r in full:
+        if r["revisions"] >= 100:
+            lines.append(f"- No slower than plain Alembic at {r['revisions']} revisions: {r['bot_wall']:.2f} s "
+                         f"against {r['plain_wall']:.2f} s, {verdict(r['bot_wall'] <= r['plain_wall'])}.")
+    big = max(full, key=lambda r: r["revisions"])
+    lines.append(f"- Time outside the server's statements at most 10% at {big['revisions']} revisions: "
+                 f"{big['bot_outside_share']:.0%}, {verdict(big['bot_outside_share'] <= 0.10)}.")
+    lines.append(f"- Peak memory under 250 MB at {big['revisions']} revisions: {big['bot_rss']:.0f} MB, "
+                 f"{verdict(big['bot_rss'] < 250)}.")
+    if len(inc) >= 2:
+        ratio = inc[-1]["warm"] / inc[0]["warm"]
+        lines.append(f"- Warm cache, one new revision on {inc[-1]['revisions']} against {inc[0]['revisions']} "
+                     f"revisions at most 2x: {inc[-1]['warm']:.2f} s against {inc[0]['warm']:.2f} s = {ratio:.2f}x, "
+                     f"{verdict(ratio <= 2)}.")
+    return lines
+
+
+def section(server: dict) -> list:
+    full, inc = server["full"], server["incremental"]
+    out = [f"## On {server['description']}", "",
+           f"Load average when this section finished: {server['load']}.", "",
+           "### alembic-ci check against plain Alembic", "",
+           "| revisions | alembic-ci wall | plain Alembic wall (its DROP DATABASE) | alembic-ci peak RSS "
+           "| plain peak RSS | server statements | outside the server | of which before/after `run_check` |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in full:
+        out.append(f"| {r['revisions']} | {r['bot_wall']:.2f} s | {r['plain_wall']:.2f} s ({r['plain_drop']:.2f} s) "
+                   f"| {r['bot_rss']:.0f} MB "
+                   f"| {r['plain_rss']:.0f} MB | {r['bot_server']:.2f} s "
+                   f"| {r['bot_wall'] - r['bot_server']:.2f} s ({r['bot_outside_share']:.0%}) "
+                   f"| {r['bot_wall'] - r['bot_total']:.2f} s |")
+    out += ["", "### Incremental check (snapshot cache)", "",
+            "| revisions | no cache | cold cache | warm cache | warm: server statements | warm peak RSS |",
+            "|---:|---:|---:|---:|---:|---:|"]
+    for r in inc:
+        out.append(f"| {r['revisions']}+1 | {r['no_cache']:.2f} s | {r['cold']:.2f} s | {r['warm']:.2f} s "
+                   f"| {r['warm_server']:.2f} s | {r['warm_rss']:.0f} MB |")
+    return out + ["", "### Targets", "", *targets(full, inc), ""]
+
+
+def markdown(info: dict, servers: list, start: Optional[dict], args) -> str:
+    out = ["# Benchmarks", "",
+           "Generated by `scripts/benchmark` (bench/benchmark.py); rerun it to refresh this page.", "",
+           f"Measured {info['when']} on {info['cpu']} ({info['os']}); Python {info['python']}, "
+           f"alembic-ci {info['alembic_ci']}, Alembic {info['alembic']}, SQLAlchemy {info['sqlalchemy']}, "
+           f"PyMySQL {info['pymysql']}. Other work shared the machine: each cell is the median of "
+           f"{args.repeat} runs, alembic-ci and plain Alembic interleaved.", "",
+           "Histories: N revisions over N/4 tables, each table created (with a foreign key to the previous "
+           "table and its index), given a column, an index on it, and a column type change; models match head.", "",
+           "- *alembic-ci*: `alembic-ci check --format json --output FILE -q`, one process; its time includes "
+           "creating and dropping the scratch database.",
+           "- *plain Alembic*: `alembic upgrade head` then `alembic check` (two processes, the same env.py) on a "
+           "database created beforehand; creating and dropping it is not counted (the time of its DROP DATABASE "
+           "is shown in brackets).",
+           "- *wall* and *peak RSS*: of each process alone (wait4); for plain Alembic the sum of the two wall "
+           "times and the larger peak.",
+           "- *server statements*: `timing.server_seconds` of the JSON report: the time inside the driver's "
+           "`execute` for every statement the check sends (CREATE/DROP DATABASE, the snapshot restore, the "
+           "migrations, Alembic's version-table updates, the comparison's reflection queries).",
+           "- *outside the server*: wall time minus that: Python start-up and imports, loading the revision "
+           "files, Alembic's and SQLAlchemy's own work per operation, the comparison, rendering.",
+           "- *before/after `run_check`*: wall time minus `timing.total_seconds` (interpreter start, imports, "
+           "writing the report, exit): the part the report cannot see.",
+           "- *Incremental*: a pull request adding one revision (a column) to an N-revision history, "
+           "`--base` the old head. *No cache*: full replay; *cold*: full replay that also saves the snapshot; "
+           "*warm*: the snapshot restored and verified, one revision replayed, drift checked at head.", ""]
+    for server in servers:
+        out += section(server)
+    out += ["## Container cold start", ""]
+    if start:
+        out.append(f"`podman run --rm {start['image']} --version`: first line of output after "
+                   f"{start['first_line']:.2f} s, exit after {start['wall']:.2f} s (median of {args.repeat}).")
+    else:
+        out.append(f"Not measured: no image `{args.image}` on this machine (build it with scripts/build-image, "
+                   "then rerun).")
+    out += ["", "## Rerun", "", "```",
+            "scripts/benchmark                                  # 10, 100, 1000 revisions, 3 runs, a throwaway server",
+            "scripts/benchmark --sizes 10,100 --repeat 5",
+            "scripts/benchmark --database-url embedded --database-url mysql+pymysql://root@127.0.0.1:3306/ \\",
+            "                  --write docs/benchmarks.md         # this page: both servers",
+            "```", ""]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database-url", action="append", metavar="URL",
+                        help="a MySQL server to measure on (repeatable); `embedded` (the default): a throwaway "
+                             "server started like alembic-ci's embedded default")
+    parser.add_argument("--image", default="localhost/alembic-ci:latest")
+    parser.add_argument("--write", metavar="FILE", help="write the markdown there (e.g. docs/benchmarks.md)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    servers = []
+    for target in args.database_url or ["embedded"]:
+        embedded = target == "embedded"
+        work = Path(tempfile.mkdtemp(prefix="alembic-ci-bench-"))
+        try:
+            with server(None if embedded else target) as url:
+                print(f"on {'a throwaway server' if embedded else target}:", file=sys.stderr, flush=True)
+                servers.append({
+                    "description": describe_server(url, embedded),
+                    "full": [full_comparison(n, args.repeat, url, work) for n in sizes],
+                    "incremental": [incremental(n, args.repeat, url, work) for n in sorted({min(sizes), max(sizes)})],
+                    "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+                })
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    start = cold_start(args.image, args.repeat)
+    info = machine()
+    text = markdown(info, servers, start, args)
+    print(text)
+    print(json.dumps({"machine": info, "servers": servers, "cold_start": start}, indent=1), file=sys.stderr)
+    if args.write:
+        path = Path(args.write)
+        previous = path.read_text() if path.exists() else ""
+        if NOTES in previous:  # hand-written notes below the marker survive a rerun
+            text += "\n" + previous[previous.index(NOTES):]
+        path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

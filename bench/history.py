@@ -1,0 +1,166 @@
+"""Synthetic Alembic projects for the benchmark: N revisions over N/4 tables (each table is
+created, gains a column, gains an index on it, has a column altered), real revision files, an
+env.py like `alembic init`'s (honouring a shared connection), and models matching head."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+OPS = ("create table", "add column", "add index", "alter column")
+
+ENV_PY = '''\
+from logging.config import fileConfig
+
+from sqlalchemy import engine_from_config, pool
+
+from alembic import context
+from models import metadata
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("connection") is None:
+    fileConfig(config.config_file_name)
+target_metadata = metadata
+
+
+def do_run_migrations(connection):
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    do_run_migrations(connection)
+else:
+    connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
+                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        do_run_migrations(connection)
+'''
+
+INI = '''\
+[alembic]
+script_location = %(here)s/migrations
+prepend_sys_path = .
+sqlalchemy.url = {url}
+
+[loggers]
+keys = root,sqlalchemy,alembic
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARN
+handlers = console
+
+[logger_sqlalchemy]
+level = WARN
+handlers =
+qualname = sqlalchemy.engine
+
+[logger_alembic]
+level = WARN
+handlers =
+qualname = alembic
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %%(levelname)-5.5s [%%(name)s] %%(message)s
+'''
+
+
+def revision_id(i: int) -> str:
+    return f"{i:04d}bench{i * 7919 % 1000:03d}"
+
+
+def _step(i: int) -> tuple[int, str]:
+    return i // 4, OPS[i % 4]
+
+
+def _upgrade_body(i: int) -> str:
+    table, op = _step(i)
+    name = f"t{table:04d}"
+    if op == "create table":
+        parent = (f',\n    sa.Column("parent_id", sa.Integer(), sa.ForeignKey("t{table - 1:04d}.id"), nullable=True)'
+                  if table else "")
+        body = (f'op.create_table(\n    "{name}",\n'
+                f'    sa.Column("id", sa.Integer(), primary_key=True),\n'
+                f'    sa.Column("name", sa.String(50), nullable=False),\n'
+                f'    sa.Column("created_at", sa.DateTime(), nullable=True){parent},\n)')
+        if table:
+            body += f'\nop.create_index("ix_{name}_parent_id", "{name}", ["parent_id"])'
+        return body
+    if op == "add column":
+        return f'op.add_column("{name}", sa.Column("amount", sa.Integer(), nullable=True))'
+    if op == "add index":
+        return f'op.create_index("ix_{name}_amount", "{name}", ["amount"])'
+    return (f'op.alter_column("{name}", "name", existing_type=sa.String(50), type_=sa.String(100), '
+            f'existing_nullable=False)')
+
+
+def _revision_file(rev: str, down, message: str, body: str) -> str:
+    return (f'"""{message}\n\nRevision ID: {rev}\nRevises: {down or ""}\n"""\n'
+            "from alembic import op\nimport sqlalchemy as sa\n\n"
+            f"revision = {rev!r}\ndown_revision = {down!r}\nbranch_labels = None\ndepends_on = None\n\n\n"
+            f"def upgrade():\n{textwrap.indent(body, '    ')}\n\n\n"
+            "def downgrade():\n    pass\n")
+
+
+def _models(n: int, pr: bool) -> str:
+    done = {}  # table -> set of ops applied
+    for i in range(n):
+        table, op = _step(i)
+        done.setdefault(table, set()).add(op)
+    lines = ["import sqlalchemy as sa", "", "metadata = sa.MetaData()", ""]
+    for table, ops in sorted(done.items()):
+        name = f"t{table:04d}"
+        length = 100 if "alter column" in ops else 50
+        cols = ['    sa.Column("id", sa.Integer(), primary_key=True),',
+                f'    sa.Column("name", sa.String({length}), nullable=False),',
+                '    sa.Column("created_at", sa.DateTime(), nullable=True),']
+        if table:
+            cols.append(f'    sa.Column("parent_id", sa.Integer(), sa.ForeignKey("t{table - 1:04d}.id"), '
+                        'nullable=True, index=True),')
+        if "add column" in ops:
+            cols.append(f'    sa.Column("amount", sa.Integer(), nullable=True, index={"add index" in ops}),')
+        if pr and table == 0:
+            cols.append('    sa.Column("note", sa.String(200), nullable=True),')
+        lines.append(f'{name} = sa.Table(\n    "{name}", metadata,\n' + "\n".join(cols) + "\n)")
+    return "\n".join(lines) + "\n"
+
+
+def generate(root: Path, n: int, url: str, pr: bool = False) -> list[str]:
+    """Write the project under ``root``; with ``pr``, one more revision (a new column on the
+    first table, as a pull request would add). Returns the revision ids in order."""
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (root / "migrations" / "env.py").write_text(ENV_PY)
+    (root / "migrations" / "script.py.mako").write_text("")
+    (root / "alembic.ini").write_text(INI.format(url=url.replace("%", "%%")))
+    revs = []
+    down = None
+    for i in range(n):
+        rev = revision_id(i)
+        table, op = _step(i)
+        (versions / f"{rev}_{op.replace(' ', '_')}_t{table:04d}.py").write_text(
+            _revision_file(rev, down, f"{op} t{table:04d}", _upgrade_body(i)))
+        revs.append(rev)
+        down = rev
+    if pr:
+        rev = revision_id(n)
+        (versions / f"{rev}_pr_note.py").write_text(_revision_file(
+            rev, down, "add t0000.note",
+            'op.add_column("t0000", sa.Column("note", sa.String(200), nullable=True))'))
+        revs.append(rev)
+    (root / "models.py").write_text(_models(n, pr))
+    return revs

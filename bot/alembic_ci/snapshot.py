@@ -1,0 +1,237 @@
+"""Incremental check: the schema at the base revisions, kept in a cache directory between runs,
+so that a pull request's check restores it in one step and replays only the new revisions.
+
+A snapshot is the dump of the scratch database at the moment the replay has applied exactly the
+ancestors of the base: SHOW CREATE TABLE of every table, then the rows (Alembic's version table,
+rows data migrations inserted) as INSERT statements. Its file name is a key over everything that
+decides that schema: the revision files up to the base, env.py, alembic.ini, the server's version and
+settings, the versions of Alembic, SQLAlchemy and alembic-ci. It is verified twice before use: the
+file's content against its stored hash, then the restored database's own dump against the same hash.
+Anything wrong means a full replay, said in the progress output.
+
+Not cached (full replay every time): schemas with views, triggers, routines, events or sequences
+(their definitions name the database they were created in), system-versioned tables, and more than
+_MAX_ROWS data rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import alembic
+import sqlalchemy as sa
+
+from . import __version__
+from .graph import Graph
+from .project import Project
+
+FORMAT = 1
+_MAX_ROWS = 10_000
+_KEEP = 5  # snapshots kept in the cache directory (the most recently used)
+# EXTRA of a generated column ("VIRTUAL GENERATED", "STORED GENERATED", MariaDB's "PERSISTENT"), not
+# MySQL 8's "DEFAULT_GENERATED" of a column with an expression default.
+_GENERATED = re.compile(r"\b(VIRTUAL|STORED|PERSISTENT)\b", re.IGNORECASE)
+_SERVER_FACTS = ("SELECT VERSION(), @@sql_mode, @@character_set_server, @@collation_server, "
+                 "@@lower_case_table_names, @@default_storage_engine, @@explicit_defaults_for_timestamp")
+
+
+class NotCacheable(Exception):
+    """The schema at the base cannot be kept as a snapshot (the reason is the message)."""
+
+
+@dataclass
+class Cache:
+    directory: Path
+    progress: Callable[[str], None]
+    attempted: bool = False  # save() was called: the replay reached the base
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"snapshot-{key}.json"
+
+    def restore(self, conn: sa.engine.Connection, key: str) -> Optional[int]:
+        """Restore the snapshot ``key`` into the (empty) scratch database; the number of revisions
+        it holds, or None (nothing restored, the database left empty) when it is missing or bad."""
+        path = self.path(key)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.progress(f"snapshot cache: no snapshot of this base in {self.directory}: full replay")
+            return None
+        except (OSError, ValueError) as exc:
+            return self._discard(path, f"unreadable ({exc.__class__.__name__})")
+        if not _well_formed(data, key):
+            return self._discard(path, "corrupt (its content does not match its hash)")
+        try:
+            _run(conn, ["SET SESSION foreign_key_checks = 0", *data["statements"], "SET SESSION foreign_key_checks = 1"])
+            restored = _hash(dump(conn))
+        except (sa.exc.DBAPIError, NotCacheable) as exc:
+            _clear(conn)
+            return self._discard(path, f"not restorable here ({getattr(exc, 'orig', exc)})")
+        if restored != data["fingerprint"]:
+            _clear(conn)
+            return self._discard(path, "stale (the restored schema differs from the snapshot)")
+        with contextlib.suppress(OSError):
+            os.utime(path)  # most recently used: kept by the pruning below
+        self.progress(f"snapshot cache: restored the schema at the base ({data['revisions']} revisions) "
+                      f"from {path}")
+        return int(data["revisions"])
+
+    def save(self, conn: sa.engine.Connection, key: str, revisions: int) -> None:
+        """Called in the middle of the replay, on its connection: never raises."""
+        self.attempted = True
+        try:
+            statements = dump(conn)
+        except NotCacheable as exc:
+            self.progress(f"snapshot cache: not saved, {exc}")
+            return
+        except sa.exc.DBAPIError as exc:
+            self.progress(f"snapshot cache: not saved, reading the schema failed ({exc.orig})")
+            return
+        data = {"format": FORMAT, "key": key, "revisions": revisions,
+                "fingerprint": _hash(statements), "statements": statements}
+        temporary = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.directory, prefix="snapshot-",
+                                             suffix=".tmp", delete=False) as handle:
+                temporary = Path(handle.name)
+                json.dump(data, handle)
+            os.replace(temporary, self.path(key))
+        except OSError as exc:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
+            self.progress(f"snapshot cache: could not write {self.directory} ({exc.strerror}): not saved")
+            return
+        self.progress(f"snapshot cache: saved the schema at the base ({revisions} revisions) to {self.path(key)}")
+        self._prune()
+
+    def _discard(self, path: Path, why: str) -> None:
+        self.progress(f"snapshot cache: {path} is {why}: full replay")
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+    def _prune(self) -> None:
+        # Only our own files: the directory may be shared with anything.
+        snapshots = sorted(self.directory.glob("snapshot-*.json"), key=_mtime, reverse=True)
+        for old in snapshots[_KEEP:]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile (a parallel job sharing the directory)
+        return 0.0
+
+
+def _well_formed(data, key: str) -> bool:
+    return (isinstance(data, dict) and data.get("format") == FORMAT and data.get("key") == key
+            and isinstance(data.get("revisions"), int) and isinstance(data.get("statements"), list)
+            and all(isinstance(s, str) for s in data["statements"])
+            and data.get("fingerprint") == _hash(data["statements"]))
+
+
+def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connection) -> str:
+    """A hash of everything that decides the schema at the base."""
+    digest = hashlib.sha256()
+    facts = conn.exec_driver_sql(_SERVER_FACTS).one()
+    digest.update(json.dumps([FORMAT, __version__, alembic.__version__, sa.__version__,
+                              [str(f) for f in facts]]).encode())
+    for path in (project.ini_path, project.script.env_py_location):
+        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    for rev in sorted(graph.ancestors(base)):
+        digest.update(rev.encode() + b"\0" + hashlib.sha256(Path(graph.files[rev].path).read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def dump(conn: sa.engine.Connection) -> list[str]:
+    """The scratch database as statements that recreate it: tables, then rows."""
+    tables = _execute(conn, "SHOW FULL TABLES").all()
+    other = [f"{name} ({kind.lower()})" for name, kind in tables if kind != "BASE TABLE"]
+    other += [f"{name} ({kind.lower()})" for name, kind in _execute(conn,
+        "SELECT TRIGGER_NAME, 'TRIGGER' FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
+        "UNION ALL SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() "
+        "UNION ALL SELECT EVENT_NAME, 'EVENT' FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()").all()]
+    if other:
+        raise NotCacheable(f"the schema at the base has more than tables: {', '.join(sorted(other)[:3])}")
+    names = sorted(name for name, _ in tables)
+    statements = [_execute(conn, f"SHOW CREATE TABLE {_quote(name)}").one()[1] for name in names]
+    if not names:
+        return statements
+    literal = _literal(conn)
+    counts = _execute(conn, " UNION ALL ".join(
+        f"SELECT {_text(literal(name))}, COUNT(*) FROM {_quote(name)}" for name in names)).all()
+    filled = [name for name, count in counts if count]
+    if sum(count for _, count in counts) > _MAX_ROWS:
+        raise NotCacheable(f"the tables at the base hold more than {_MAX_ROWS} rows")
+    if filled:
+        columns: dict = {}
+        for table, column, extra in _execute(conn,
+                "SELECT TABLE_NAME, COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION").all():
+            if not _GENERATED.search(extra):  # computed by the server, cannot be inserted
+                columns.setdefault(table, []).append(column)
+        for name in filled:
+            cols = ", ".join(_quote(c) for c in columns[name])
+            order = ", ".join(str(i) for i in range(1, len(columns[name]) + 1))
+            rows = _execute(conn, f"SELECT {cols} FROM {_quote(name)} ORDER BY {order}").all()
+            values = ",\n".join("(" + ", ".join(_text(literal(v)) for v in row) + ")" for row in rows)
+            statements.append(f"INSERT INTO {_quote(name)} ({cols}) VALUES\n{values}")
+    return statements
+
+
+def _run(conn: sa.engine.Connection, statements: list) -> None:
+    for statement in statements:
+        _execute(conn, statement)
+    commit(conn)
+
+
+def _execute(conn: sa.engine.Connection, sql: str):
+    return conn.exec_driver_sql(sql.replace("%", "%%"))  # without parameters the driver still formats
+
+
+def commit(conn: sa.engine.Connection) -> None:
+    """Commit what runs on the connection (SQLAlchemy 2.x begins a transaction implicitly)."""
+    transaction = conn.get_transaction()
+    if transaction is not None and transaction.is_active:
+        transaction.commit()
+
+
+def _clear(conn: sa.engine.Connection) -> None:
+    """Empty the scratch database again after a failed restore."""
+    tables = _execute(conn, "SHOW FULL TABLES").all()
+    _run(conn, ["SET SESSION foreign_key_checks = 0",
+                *(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {_quote(name)}" for name, kind in tables),
+                "SET SESSION foreign_key_checks = 1"])
+
+
+def _hash(statements: list) -> str:
+    return hashlib.sha256("\0".join(statements).encode()).hexdigest()
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _literal(conn: sa.engine.Connection) -> Callable:
+    """The driver's own rendering of a value as SQL (it knows the connection's escaping rules)."""
+    dbapi = conn.connection.dbapi_connection
+    if type(dbapi).__module__.startswith("pymysql"):
+        return dbapi.escape
+    if hasattr(dbapi, "literal"):  # mysqlclient
+        return dbapi.literal
+    raise NotCacheable(f"the driver {type(dbapi).__module__} cannot render the rows as SQL")
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value

@@ -1,0 +1,160 @@
+"""The online-DDL verdict: asked of the real MariaDB server during the replay, each statement
+still running exactly once."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+BASE = "ae1027a6acf1"
+
+# Fails the migration (an upgrade-failed finding) unless the schema holds exactly what the
+# statements before it should have made: each ran once, none was lost to the probing.
+_ASSERT_SCHEMA = """
+bind = op.get_bind()
+def one(sql):
+    return bind.exec_driver_sql(sql).scalar()
+assert one("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+           "AND TABLE_NAME = 'article' AND INDEX_NAME = 'ix_article_title'") == 1, "index count"
+assert one("SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+           "AND TABLE_NAME = 'article' AND COLUMN_NAME = 'summary'") == "varchar(100)", "summary type"
+"""
+
+
+def _statements(report: dict, revision: str) -> list:
+    [rev] = [r for r in report["revisions"] if r["revision"] == revision]
+    return rev["statements"]
+
+
+def test_each_verdict_class_is_measured_and_each_statement_runs_once(demo):
+    demo.add_revision("d0d0d0000001", BASE, textwrap.dedent("""
+        op.add_column('article', sa.Column('summary', sa.String(200)))
+        op.create_index('ix_article_title', 'article', ['title'])
+        op.alter_column('article', 'summary', type_=sa.String(100), existing_type=sa.String(200),
+                        existing_nullable=True)
+    """) + _ASSERT_SCHEMA, message="verdicts")
+    demo.add_model("""
+        from sqlalchemy import Index
+        Article.summary = Column(String(100))
+        Index('ix_article_title', Article.title)
+    """)
+    result = demo.check("--base", BASE, "--format", "json")
+    report = json.loads(result.out)
+    # The column is new in this change: no risk finding, and the migration's own checks passed.
+    assert result.code == 0 and report["findings"] == [], result.out + result.err
+    assert report["heads"] == ["d0d0d0000001"] and report["replayed"] == 3
+    add, index, narrow = _statements(report, "d0d0d0000001")[:3]
+
+    assert add["sql"] == "ALTER TABLE article ADD COLUMN summary VARCHAR(200)"
+    assert (add["algorithm"], add["lock"], add["blocks_writes"], add["refusals"]) == ("INSTANT", "NONE", False, [])
+    assert add["table"] == "article"
+
+    # MariaDB has NOCOPY between INSTANT and INPLACE; an index never is instant.
+    assert index["sql"] == "CREATE INDEX ix_article_title ON article (title)"
+    assert (index["algorithm"], index["lock"], index["blocks_writes"]) == ("NOCOPY", "NONE", False)
+    assert index["refusals"] == [{"algorithm": "INSTANT", "lock": None, "reason": "ADD INDEX"}]
+
+    assert narrow["sql"] == "ALTER TABLE article MODIFY summary VARCHAR(100) NULL"
+    assert (narrow["algorithm"], narrow["blocks_writes"]) == ("COPY", True)
+    assert narrow["lock"] == "SHARED"  # the server accepted ALGORITHM=COPY, LOCK=SHARED: reads go on
+    assert [r["algorithm"] for r in narrow["refusals"]] == ["INSTANT", "NOCOPY", "INPLACE", "INPLACE"]
+    assert {r["reason"] for r in narrow["refusals"]} == {"Cannot change column type"}
+
+    # Our own probing never shows up as statements; the revision's own queries do.
+    sqls = [s["sql"] for s in _statements(report, "d0d0d0000001")]
+    assert not any("ALGORITHM=" in s or s == "DO 0" for s in sqls)
+    assert all(s["algorithm"] is None for s in _statements(report, "d0d0d0000001")[3:])
+
+
+def test_drop_index_is_probed_as_its_alter_table_twin(demo):
+    demo.add_revision("d0d0d0000002", BASE, """
+        op.create_index('ix_tmp', 'article', ['title'])
+        op.drop_index('ix_tmp', table_name='article')
+        assert op.get_bind().exec_driver_sql(
+            "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+            "AND INDEX_NAME = 'ix_tmp'").scalar() == 0
+    """, message="drop index")
+    result = demo.check("--base", BASE, "--format", "json")
+    assert result.code == 0, result.out + result.err
+    drop = _statements(json.loads(result.out), "d0d0d0000002")[1]
+    assert drop["sql"] == "DROP INDEX ix_tmp ON article"
+    assert (drop["algorithm"], drop["lock"], drop["table"]) == ("NOCOPY", "NONE", "article")
+
+
+def test_a_statement_the_server_refuses_is_reported_once_with_its_own_error(demo):
+    # A duplicate index name: no probe variant may hide the server's real error.
+    demo.add_revision("d0d0d0000003", BASE, """
+        op.create_index('ix_dup', 'article', ['title'])
+        op.create_index('ix_dup', 'article', ['uid'])
+    """, message="duplicate index")
+    result = demo.check("--base", BASE, "--format", "json")
+    assert result.code == 1
+    report = json.loads(result.out)
+    [failed] = [f for f in report["findings"] if f["code"] == "upgrade-failed"]
+    assert "1061" in failed["message"] and "Duplicate key name 'ix_dup'" in failed["message"]
+    statements = _statements(report, "d0d0d0000003")
+    assert [s["sql"] for s in statements] == ["CREATE INDEX ix_dup ON article (title)",
+                                              "CREATE INDEX ix_dup ON article (uid)"]
+    assert statements[1]["error"].startswith("(1061)")
+
+
+def test_an_alter_no_variant_can_express_runs_as_written_without_a_verdict(demo):
+    # No ALGORITHM clause may follow PARTITION BY: every variant is a syntax error.
+    demo.add_revision("d0d0d0000005", BASE, """
+        op.create_table('event', sa.Column('id', sa.Integer(), primary_key=True))
+        op.execute("ALTER TABLE event PARTITION BY HASH(id) PARTITIONS 4")
+        assert op.get_bind().exec_driver_sql(
+            "SELECT COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME = 'event'").scalar() == 4
+    """, message="partition")
+    result = demo.check("--base", BASE, "--format", "json")
+    report = json.loads(result.out)
+    assert not [f for f in report["findings"] if f["code"] == "upgrade-failed"], result.out
+    partition = _statements(report, "d0d0d0000005")[1]
+    assert partition["sql"] == "ALTER TABLE event PARTITION BY HASH(id) PARTITIONS 4"
+    assert (partition["table"], partition["algorithm"], partition["refusals"]) == ("event", None, [])
+
+
+_COUNT_ALTERS = """
+import sys
+bind = op.get_bind()
+def alters():
+    return int(bind.exec_driver_sql("SHOW SESSION STATUS LIKE 'Com_alter_table'").fetchone()[1])
+before = alters()
+op.alter_column('user', 'username', type_=sa.String({length}), existing_type=sa.String(20), existing_nullable=False)
+print("ALTERS-SENT {rev}", alters() - before, file=sys.stderr)
+"""
+
+
+def test_only_the_reported_revisions_are_probed(demo):
+    # The same COPY change in an old revision and a reported one: the server counts the ALTERs
+    # it received (refused ones too). The old one got exactly one, the reported one the probes.
+    demo.add_revision("01d000000001", BASE, _COUNT_ALTERS.format(length=19, rev="old"), message="old")
+    demo.add_revision("0e0000000002", "01d000000001", _COUNT_ALTERS.format(length=18, rev="new"), message="new")
+    result = demo.check("--base", "01d000000001", "--format", "json")
+    sent = dict(re.findall(r"ALTERS-SENT (\w+) (\d+)", result.err))
+    # INSTANT, NOCOPY, INPLACE with LOCK=NONE and SHARED refused; COPY with LOCK=SHARED accepted.
+    assert sent == {"old": "1", "new": "5"}, result.err
+    report = json.loads(result.out)
+    assert [r["revision"] for r in report["revisions"]] == ["0e0000000002"]
+    modify = [s for s in _statements(report, "0e0000000002") if s["sql"].startswith("ALTER")]
+    assert [s["algorithm"] for s in modify] == ["COPY"]
+
+
+def test_text_and_markdown_say_how_each_statement_runs_and_who_answered(demo):
+    demo.add_revision("d0d0d0000004", BASE, """
+        op.add_column('article', sa.Column('summary', sa.String(200)))
+        op.alter_column('user', 'username', type_=sa.String(10), existing_type=sa.String(20),
+                        existing_nullable=False)
+    """, message="mixed")
+    text = demo.check("--base", BASE).out
+    assert "    -- instant: metadata only\n    ALTER TABLE article ADD COLUMN summary VARCHAR(200);" in text
+    assert ("    -- COPY: rebuilds `user` row by row, blocks writes while it runs "
+            "(INPLACE refused: Cannot change column type)\n    ALTER TABLE user MODIFY username") in text
+    assert "asked of MariaDB 10.11" in text and "MySQL 8 in production may answer differently" in text
+
+    markdown = demo.check("--base", BASE, "--format", "markdown").out
+    assert "mixed — 2 statements · 🔒 blocks writes to <code>user</code></summary>" in markdown
+    assert "-- instant: metadata only\nALTER TABLE article ADD COLUMN summary VARCHAR(200);" in markdown
+    assert markdown.count("MySQL 8 in production may answer differently") == 1

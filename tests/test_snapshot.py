@@ -1,0 +1,178 @@
+"""The snapshot cache (--cache-dir): a check that restores the base's schema and replays only
+the new revisions reports exactly what a full replay reports; a missing, stale or corrupt snapshot
+means a full replay. On the real MariaDB server."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+import pytest
+
+from conftest import SERVER_URL
+
+
+@pytest.fixture
+def history(demo):
+    """The demo blog grown into a history with foreign keys, a unique index, a many-to-many table,
+    a generated column, an enum column and a data migration (rows with quotes, a percent sign, a backslash, NULL, non-ASCII);
+    its base is the fifth revision, and a pull request adds a sixth that relies on those rows."""
+    demo.add_revision("c3a1", "ae1027a6acf1", """
+        op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True),
+                        sa.Column("name", sa.String(40), nullable=False),
+                        sa.Column("note", sa.Text(), nullable=True),
+                        sa.Column("slug", sa.String(40), sa.Computed("LOWER(name)")))
+        op.create_index("ix_tag_name", "tag", ["name"], unique=True)
+        op.create_table("article_tag",
+                        sa.Column("article_id", sa.Integer(), sa.ForeignKey("article.id"), primary_key=True),
+                        sa.Column("tag_id", sa.Integer(), sa.ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True))
+    """, message="tags")
+    demo.add_revision("d4b2", "c3a1", """
+        op.add_column("user", sa.Column("role", sa.Enum("admin", "member"), nullable=False, server_default="member"))
+        user = sa.table("user", sa.column("id"), sa.column("username"), sa.column("role"))
+        op.bulk_insert(user, [{"id": 1, "username": "system", "role": "admin"},
+                              {"id": 2, "username": "O'Brien 100% \\\\ é", "role": "member"}])
+        tag = sa.table("tag", sa.column("id"), sa.column("name"), sa.column("note"))
+        op.bulk_insert(tag, [{"id": 1, "name": "news", "note": None}, {"id": 2, "name": "it's", "note": "a\\nb"}])
+    """, message="roles and seed rows")
+    demo.add_revision("e5c3", "d4b2", """
+        op.create_index("ix_article_title", "article", ["title"])
+    """, message="article title index")
+    demo.add_model('''
+        from sqlalchemy import Computed, Index, Table, Text
+
+        User.role = Column(Enum("admin", "member"), nullable=False, server_default="member")
+        Index("ix_article_title", Article.title)
+        Tag = Table("tag", Base.metadata, Column("id", Integer, primary_key=True),
+                    Column("name", String(40), nullable=False, unique=True, index=True),
+                    Column("note", Text, nullable=True), Column("slug", String(40), Computed("LOWER(name)")))
+        ArticleTag = Table("article_tag", Base.metadata,
+                           Column("article_id", Integer, ForeignKey("article.id"), primary_key=True),
+                           Column("tag_id", Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True))
+    ''')
+    # The pull request: a column, and rows that need the seeded user (id 1) through the foreign key.
+    demo.add_revision("f6d4", "e5c3", """
+        op.add_column("article", sa.Column("summary", sa.String(200), nullable=True))
+        article = sa.table("article", sa.column("title"), sa.column("uid"), sa.column("summary"))
+        op.bulk_insert(article, [{"title": "welcome", "uid": 1, "summary": "100% new"}])
+        op.execute("INSERT INTO article_tag (article_id, tag_id) SELECT a.id, t.id FROM article a, tag t "
+                   "WHERE t.name = 'news'")
+    """, message="article summary")
+    # ... which forgets a model column: the comparison at head has something to report.
+    demo.add_model('''
+        Article.summary = Column(String(200), nullable=True)
+        User.email = Column(String(120), nullable=True)
+    ''')
+    return demo
+
+
+def check(demo, cache=None):
+    args = ["check", "--database-url", SERVER_URL, "--format", "json", "--base", "e5c3"]
+    if cache is not None:
+        args += ["--cache-dir", str(cache)]
+    result = demo.run(*args)
+    assert result.code in (0, 1), result.err
+    return result, json.loads(result.out)
+
+
+def comparable(report: dict) -> dict:
+    """The report minus what measures this run (timings) or says how the schema was reached."""
+    report = {k: copy.deepcopy(v) for k, v in report.items() if k not in ("timing", "replayed", "restored")}
+    for revision in report["revisions"]:
+        for statement in revision["statements"]:
+            statement.pop("duration_ms")
+    return report
+
+
+def snapshot_files(cache):
+    return sorted(cache.glob("snapshot-*.json"))
+
+
+def test_warm_cache_gives_the_report_of_a_full_replay(history, tmp_path):
+    cache = tmp_path / "cache"
+    full, full_report = check(history)
+    assert full_report["replayed"] == 6 and full_report["restored"] == 0
+    assert full_report["missing_migration"]["differences"] == ["user.email: in the models, no migration creates it"]
+    assert [r["revision"] for r in full_report["revisions"]] == ["f6d4"]
+    assert any("100% new" in s["sql"] for s in full_report["revisions"][0]["statements"])
+
+    cold, cold_report = check(history, cache)
+    assert "no snapshot of this base" in cold.err and "saved the schema at the base (5 revisions)" in cold.err
+    assert comparable(cold_report) == comparable(full_report) and cold_report["replayed"] == 6
+    [saved] = snapshot_files(cache)
+    statements = json.loads(saved.read_text())["statements"]
+    assert any(s.startswith("CREATE TABLE `article_tag`") and "FOREIGN KEY" in s for s in statements)
+    assert any(s.startswith("INSERT INTO `user`") and "O\\'Brien 100% \\\\ é" in s for s in statements)
+    assert any(s.startswith("INSERT INTO `alembic_version`") and "e5c3" in s for s in statements)
+
+    warm, warm_report = check(history, cache)
+    assert "restored the schema at the base (5 revisions)" in warm.err
+    assert warm_report["restored"] == 5 and warm_report["replayed"] == 1
+    assert comparable(warm_report) == comparable(full_report)
+    assert warm.code == full.code == 1
+
+
+def test_changed_base_revision_misses_the_cache(history, tmp_path):
+    cache = tmp_path / "cache"
+    check(history, cache)
+    old = history.versions / "c3a1_tags.py"
+    old.write_text(old.read_text() + "\n# edited\n")
+    result, report = check(history, cache)
+    assert "no snapshot of this base" in result.err
+    assert report["replayed"] == 6 and report["restored"] == 0
+    assert len(snapshot_files(cache)) == 2  # the new key's snapshot beside the old one
+
+
+def _rewrite(path, change):
+    data = json.loads(path.read_text())
+    data["statements"] = change(data["statements"])
+    data["fingerprint"] = hashlib.sha256("\0".join(data["statements"]).encode()).hexdigest()
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_text(p.read_text().replace("varchar(40)", "varchar(41)")), "is corrupt"),
+    (lambda p: p.write_text(p.read_text()[:100]), "is unreadable"),
+    (lambda p: _rewrite(p, lambda s: [x.replace("CREATE TABLE `tag`", "CREATE TABLE IF NOT EXISTS `tag`")
+                                      .replace("varchar(40)", "VARCHAR(40)") for x in s]), "is stale"),
+    (lambda p: _rewrite(p, lambda s: s + ["INSERT INTO `no_such_table` VALUES (1)"]), "not restorable here"),
+], ids=["content-hash", "truncated", "restores-differently", "fails-to-restore"])
+def test_bad_snapshot_falls_back_to_a_full_replay(history, tmp_path, damage, message):
+    cache = tmp_path / "cache"
+    _, full_report = check(history)
+    check(history, cache)
+    [path] = snapshot_files(cache)
+    damage(path)
+    (cache / "unrelated.json").write_text("{}")  # someone else's file in the directory
+
+    result, report = check(history, cache)
+    assert message in result.err and "full replay" in result.err
+    assert report["replayed"] == 6 and report["restored"] == 0
+    assert comparable(report) == comparable(full_report)
+    # The full replay wrote a good snapshot again, which the next check uses.
+    assert "saved the schema at the base" in result.err
+    again, again_report = check(history, cache)
+    assert "restored the schema" in again.err and again_report["restored"] == 5
+    assert (cache / "unrelated.json").read_text() == "{}"
+
+
+def test_no_base_means_no_cache(history, tmp_path):
+    result = history.run("check", "--database-url", SERVER_URL, "--cache-dir", str(tmp_path / "cache"),
+                         env={"ALEMBIC_CI_CACHE_DIR": ""})
+    assert "no --base/--base-ref, so no base to keep: full replay" in result.err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_schema_with_a_view_is_not_cached(demo, tmp_path):
+    demo.add_revision("b2v1", "ae1027a6acf1", 'op.execute("CREATE VIEW titles AS SELECT title FROM article")',
+                      message="view")
+    demo.add_revision("c3v2", "b2v1", 'op.add_column("article", sa.Column("summary", sa.String(200)))',
+                      message="summary")
+    demo.add_model("Article.summary = Column(String(200))")
+    for _ in range(2):
+        result = demo.run("check", "--database-url", SERVER_URL, "--base", "b2v1", "--cache-dir", str(tmp_path))
+        assert result.code == 0, result.err
+        assert "not saved, the schema at the base has more than tables: titles (view)" in result.err
+        assert "4 revisions replayed" in result.out and "restored" not in result.out
+    assert not snapshot_files(tmp_path)
