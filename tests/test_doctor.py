@@ -207,10 +207,15 @@ def test_at_head_but_changed_by_hand(demo, live):
     assert "user.nickname: in the database, not in the models" in report["missing_migration"]["differences"]
 
 
-def test_empty_database(demo, live):
+@pytest.mark.parametrize("version_table", [False, True])
+def test_empty_database(demo, live, version_table):
+    if version_table:
+        execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)", database=live)
     code, report = diagnose(demo, live)
     assert code == 1
     assert report["state"] == "empty"
+    assert report["current"] == ([] if version_table else None)
+    assert ("an empty alembic_version" if version_table else "no alembic_version") in report["summary"]
     assert [p["revision"] for p in report["pending"]] == ["1975ea83b712", "ae1027a6acf1"]
     assert report["fix"] == ["alembic upgrade head"]
 
@@ -244,3 +249,18 @@ def test_the_read_only_connection_refuses_writes_twice(live):
     finally:
         database.dispose()
     assert execute("SHOW TABLES", database=live) == []
+
+
+def test_a_history_that_stops_replaying_still_gets_a_diagnosis(demo, live):
+    demo.add_revision("f00000000150", "ae1027a6acf1", """
+        op.create_table('comment', sa.Column('id', sa.Integer(), primary_key=True),
+            sa.Column('uid', sa.String(20)), sa.ForeignKeyConstraint(['uid'], ['user.id']))
+    """, message="add comment")
+    migrate(demo, live, "upgrade", "ae1027a6acf1")
+    code, report = diagnose(demo, live)
+    assert code == 1
+    assert report["state"] == "behind"
+    assert [p["revision"] for p in report["pending"]] == ["f00000000150"]
+    [finding] = report["findings"]
+    assert finding["code"] == "replay-stopped" and finding["severity"] == "warning"
+    assert "stops replaying at f00000000150" in finding["message"] and "errno: 150" in finding["message"]

@@ -127,3 +127,17 @@ def test_redactor_masks_urls_and_passwords():
     assert redact("failed: mysql+pymysql://u:p%40ss-w0rd@h/ and p@ss-w0rd") == "failed: mysql+pymysql://u:***@h/ and ***"
     assert redact("write it as mysql+pymysql://USER:PASSWORD@HOST:3306/") == \
         "write it as mysql+pymysql://USER:PASSWORD@HOST:3306/"
+
+
+def test_password_env_py_prints_or_logs_is_masked(demo):
+    env = demo.root / "alembic" / "env.py"
+    env.write_text(env.read_text().replace(
+        "config = context.config",
+        "import logging\nconfig = context.config\nprint('connecting to', config.get_main_option('sqlalchemy.url'))\n"
+        "logging.getLogger('app').warning('settings: url=%s', config.get_main_option('sqlalchemy.url'))"))
+    with temp_user("ALL PRIVILEGES ON `alembic\\_ci\\_%`.*", password=PASSWORD) as (user, password):
+        result = demo.run("check", "-q", "--database-url", url_for(user, password), "--format", "json")
+    assert result.code == 0, result.err
+    assert PASSWORD not in result.out + result.err
+    assert f"connecting to mysql+pymysql://{user}:***@" in result.out
+    assert f"settings: url=mysql+pymysql://{user}:***@" in result.err

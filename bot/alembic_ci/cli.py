@@ -4,6 +4,7 @@ map the outcome to an exit code (0 passed, 1 a finding fails the check, 2 could 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -12,7 +13,7 @@ from typing import Callable, Optional, Sequence
 from . import __version__
 from .errors import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_PASSED, CannotCheck, Interrupted
 from .render import FORMATS, render
-from .redact import Redactor
+from .redact import Redactor, redacted_output
 from .report import ERROR, Report
 
 # Findings that mean the check could not run to the end (nothing was replayed).
@@ -183,6 +184,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # A last line of defence: no message is meant to hold a password, and none may.
     args.redact = Redactor([getattr(args, "database_url", None), getattr(args, "scratch_url", None),
                             os.environ.get("ALEMBIC_CI_DATABASE_URL")])
+    # Not for `action`: it prints ::add-mask:: commands that must carry the secret itself.
+    output = redacted_output(args.redact) if args.command in ("check", "doctor") else contextlib.nullcontext()
+    with output:
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except CannotCheck as exc:

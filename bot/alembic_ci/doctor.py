@@ -42,8 +42,7 @@ UNKNOWN_REVISION = "unknown-revision"  # alembic_version names a revision no scr
 UNVERSIONED = "unversioned"  # tables, but alembic_version missing or empty
 CANNOT_DIAGNOSE = "cannot-diagnose"  # the scripts do not load
 
-_READS = re.compile(r"\s*(SELECT|SHOW|DESCRIBE|DESC|EXPLAIN|SET\s+SESSION\s+TRANSACTION\s+READ\s+ONLY)\b",
-                    re.IGNORECASE)
+_READS = re.compile(r"\s*(SELECT|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -227,9 +226,9 @@ def _replay(project: Project, graph: Graph, options: DoctorOptions, diagnosis: D
 
 def _empty(diagnosis: Diagnosis, graph: Graph) -> None:
     diagnosis.state = EMPTY
-    diagnosis.current = None
     diagnosis.pending = _pending(graph, ())
-    diagnosis.summary = (f"the database is empty: no table and no alembic_version; "
+    version = "no alembic_version" if diagnosis.current is None else "an empty alembic_version"
+    diagnosis.summary = (f"the database is empty: no table and {version}; "
                          f"{len(diagnosis.pending)} revisions create the schema")
     diagnosis.fix = [_upgrade_command(graph)]
 
@@ -238,7 +237,9 @@ def _diagnose(diagnosis: Diagnosis, graph: Graph, live: Schema, snapshots: list,
               conn: sa.engine.Connection) -> None:
     current = diagnosis.current or []
     unknown = [rev for rev in current if rev not in graph.files]
-    if unknown:
+    if not current and not live:  # only an empty alembic_version
+        _empty(diagnosis, graph)
+    elif unknown:
         _unknown_revision(diagnosis, graph, live, snapshots, unknown)
     elif not current:
         _unversioned(diagnosis, graph, live, snapshots)

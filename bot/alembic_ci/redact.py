@@ -4,9 +4,12 @@ in the first place (server.describe); this catches what a driver or a user's env
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+import sys
 import urllib.parse
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from sqlalchemy.engine import make_url
 
@@ -48,3 +51,38 @@ def _password(url: str) -> Optional[str]:
     except Exception:  # an unparseable URL: its password is whatever sits between the colon and the @
         match = _URL_CREDENTIALS.search(url)
         return urllib.parse.unquote(match.group("password")) if match else None
+
+
+class _RedactingStream(io.TextIOBase):
+    def __init__(self, stream, redact: Redactor) -> None:
+        self._stream = stream
+        self._redact = redact
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", "utf-8")
+
+
+@contextlib.contextmanager
+def redacted_output(redact: Redactor) -> Iterator[None]:
+    """Standard output and error pass through ``redact`` for the duration: the user's env.py
+    and migrations print and log what they like (a URL, a settings dump)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _RedactingStream(sys.stdout, redact), _RedactingStream(sys.stderr, redact)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

@@ -10,6 +10,7 @@ from ..doctor import Diagnosis
 from ..report import ERROR
 from .markdown import Budget
 from .markdown import _env as markdown_env
+from .text import finding_lines, painter
 
 
 def render_diagnosis(diagnosis: Diagnosis, fmt: str, color: bool = False) -> str:
@@ -20,12 +21,8 @@ def render_diagnosis(diagnosis: Diagnosis, fmt: str, color: bool = False) -> str
     return _text(diagnosis, color)
 
 
-_COLORS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
-
-
 def _text(d: Diagnosis, color: bool) -> str:
-    def paint(text: str, *styles: str) -> str:
-        return f"\033[{';'.join(_COLORS[s] for s in styles)}m{text}\033[0m" if color else text
+    paint = painter(color)
 
     out = []
     verdict = paint("HEALTHY", "green", "bold") if d.healthy else paint(d.state.upper(), "red" if d.state == "cannot-diagnose" else "yellow", "bold")
@@ -59,11 +56,5 @@ def _text(d: Diagnosis, color: bool) -> str:
         out.extend(f"  - {line}" for line in d.missing_migration.differences)
         out.append(paint("  The migration Alembic would generate:", "bold"))
         out.append(textwrap.indent(d.missing_migration.upgrade, "    "))
-    for finding in d.findings:
-        tag = paint("error", "red", "bold") if finding.severity == ERROR else paint("warning", "yellow", "bold")
-        where = f" ({finding.file}{':' + str(finding.line) if finding.line else ''})" if finding.file else ""
-        out.append("")
-        out.append(f"{tag} [{finding.code}] {finding.message}{where}")
-        if finding.detail:
-            out.append(textwrap.indent(finding.detail, "    "))
+    out.extend(finding_lines(d.findings, paint))
     return "\n".join(out) + "\n"

@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import textwrap
 
-from ..report import ERROR, Report
+from typing import Callable, Iterable
+
+from ..report import ERROR, Finding, Report
 from .verdict import describe, measured_on
 
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
+Paint = Callable[..., str]
+
+
+def painter(color: bool) -> Paint:
+    """paint(text, *styles): ANSI styles when ``color``, the text as is otherwise."""
+    def paint(text: str, *styles: str) -> str:
+        return f"\033[{';'.join(_COLORS[s] for s in styles)}m{text}\033[0m" if color else text
+    return paint
+
+
+def finding_lines(findings: Iterable[Finding], paint: Paint) -> list[str]:
+    out = []
+    for finding in findings:
+        tag = paint("error", "red", "bold") if finding.severity == ERROR else paint("warning", "yellow", "bold")
+        where = f" ({finding.file}{':' + str(finding.line) if finding.line else ''})" if finding.file else ""
+        out.append("")
+        out.append(f"{tag} [{finding.code}] {finding.message}{where}")
+        if finding.detail:
+            out.append(textwrap.indent(finding.detail, "    "))
+    return out
 
 
 def render_text(report: Report, color: bool = False) -> str:
-    def paint(text: str, *styles: str) -> str:
-        if not color:
-            return text
-        codes = ";".join(_COLORS[s] for s in styles)
-        return f"\033[{codes}m{text}\033[0m"
+    paint = painter(color)
 
     out: list[str] = []
     errors = [f for f in report.findings if f.severity == ERROR]
@@ -34,13 +52,7 @@ def render_text(report: Report, color: bool = False) -> str:
     if facts:
         out.append(paint("  " + " · ".join(facts), "dim"))
 
-    for finding in report.findings:
-        tag = paint("error", "red", "bold") if finding.severity == ERROR else paint("warning", "yellow", "bold")
-        where = f" ({finding.file}{':' + str(finding.line) if finding.line else ''})" if finding.file else ""
-        out.append("")
-        out.append(f"{tag} [{finding.code}] {finding.message}{where}")
-        if finding.detail:
-            out.append(textwrap.indent(finding.detail, "    "))
+    out.extend(finding_lines(report.findings, paint))
 
     missing = report.missing_migration
     if missing is not None:
