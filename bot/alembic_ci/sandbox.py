@@ -154,7 +154,7 @@ class ScratchDatabase:
                 if self.existing:
                     conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
                     for _, drop in _objects(conn, self.name):
-                        conn.exec_driver_sql(drop)
+                        self._timed(conn, drop)
                 else:
                     self._timed(conn, f"DROP DATABASE IF EXISTS `{self.name}`")
             self._created = False
