@@ -32,7 +32,6 @@ import sqlalchemy as sa
 
 from alembic_ci import __version__
 from alembic_ci.embedded import embedded_server
-from alembic_ci.server import server_version
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from history import generate  # noqa: E402
@@ -170,6 +169,8 @@ def incremental(n: int, repeat: int, url: sa.engine.URL, work: Path) -> dict:
 
 def cold_start(image: str, repeat: int) -> Optional[dict]:
     """Container start to its first line of output (`--version`), if the image was built."""
+    # podman here needs the runtime and rlimit settings scripts/build-image uses.
+    os.environ.setdefault("CONTAINERS_CONF", str(Path(__file__).resolve().parent.parent / "docker" / "containers.conf"))
     podman = shutil.which("podman")
     if podman is None or subprocess.run([podman, "image", "exists", image]).returncode != 0:
         return None
@@ -296,7 +297,7 @@ def main() -> None:
     parser.add_argument("--database-url", action="append", metavar="URL",
                         help="a MySQL server to measure on (repeatable); `embedded` (the default): a throwaway "
                              "server started like alembic-ci's embedded default")
-    parser.add_argument("--image", default="localhost/alembic-ci:latest")
+    parser.add_argument("--image", default="localhost/alembic-ci:dev")  # scripts/build-image's default
     parser.add_argument("--write", metavar="FILE", help="write the markdown there (e.g. docs/benchmarks.md)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
