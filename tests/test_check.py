@@ -316,3 +316,13 @@ def test_url_from_the_environment_and_output_file(demo, tmp_path):
     assert result.code == 0, result.err
     assert result.out == ""
     assert json.loads(out.read_text())["server"].startswith("MariaDB")
+
+
+def test_a_typo_in_the_models_is_named_where_it_is(demo):
+    demo.add_model("Article.body = Column(sa_typo)")
+    line = len((demo.root / "blog" / "models.py").read_text().splitlines())
+    result = demo.check()
+    assert result.code == 2
+    assert "NameError: name 'sa_typo' is not defined" in result.err
+    assert f"(raised at blog/models.py:{line})" in result.err
+    assert "Traceback" not in result.err

@@ -96,3 +96,15 @@ def test_a_comparison_hook_that_raises_is_a_finding_not_a_crash(demo):
     assert result.code == 1
     [finding] = report["findings"]
     assert finding["code"] == "drift-check-failed" and "ZeroDivisionError" in finding["message"]
+
+
+def test_an_indexed_new_column_creates_its_index_once(demo):
+    demo.add_model("""
+        from sqlalchemy import DateTime
+        Article.created_at = Column(DateTime, index=True)
+    """)
+    result, report = _report(demo)
+    assert result.code == 1
+    assert report["missing_migration"]["sql"] == [
+        "ALTER TABLE article ADD COLUMN created_at DATETIME",
+        "CREATE INDEX ix_article_created_at ON article (created_at)"]

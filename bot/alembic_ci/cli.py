@@ -34,10 +34,10 @@ def verdict_line(findings: list) -> Optional[str]:
         return None
     first = errors[0]
     where = f" ({first.file}{':' + str(first.line) if first.line else ''})" if first.file else ""
-    # The advice of the detail, not the statement it quotes.
+    # The first piece of advice of the detail (not the statement it quotes): one line, not the essay.
     advice = [" ".join(p.split()) for p in (first.detail or "").split("\n\n") if not p.startswith("Statement:")]
     more = f" (and {len(errors) - 1} more: see the report)" if len(errors) > 1 else ""
-    return f"{first.message}{where}{more}" + (f". {' '.join(advice)}" if advice else "")
+    return f"{first.message}{where}{more}" + (f". {advice[0]}" if advice else "")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -185,7 +185,9 @@ def render_sql(upgrade_ops, dialect) -> list[str]:
             statements.append(f"-- {op.__class__.__name__} cannot be rendered for MySQL: {one_line(exc)}")
             continue
         statements.extend(tidy_sql(s) for s in buffer.getvalue().split(";\n") if s.strip())
-    return statements
+    # A model column with index=True reaches add_column with its index, which autogenerate also
+    # emits as its own create_index (the pasted code creates it once): say each statement once.
+    return list(dict.fromkeys(statements))
 
 
 def describe(diff: tuple, dialect, side: str = "migrations") -> str:

@@ -176,11 +176,29 @@ def _env_failed(project: Project, exc: BaseException) -> ConfigError:
     if isinstance(exc, ModuleNotFoundError):
         return ConfigError(
             f"{where} imports {exc.name!r}, which is not installed",
-            "install your project's dependencies where alembic-ci runs (in the GitHub Action: the "
-            "`install` input, e.g. `pip install -r requirements.txt`)",
+            "if it is your own module, check its name and that alembic.ini's prepend_sys_path puts it on "
+            "sys.path; otherwise install your project's dependencies where alembic-ci runs (in the GitHub "
+            "Action: the `install` input, e.g. `pip install -r requirements.txt`)",
         )
-    return ConfigError(f"{where} failed before any migration ran: {one_line(exc)}",
+    origin = _user_frame(exc, project)
+    raised = f" (raised at {origin})" if origin and not origin.startswith(f"{env_py}:") else ""
+    return ConfigError(f"{where} failed before any migration ran: {one_line(exc)}{raised}",
                        "run `alembic upgrade head --sql` to see the same error; alembic-ci runs your env.py as is")
+
+
+def _user_frame(exc: BaseException, project: Project) -> Optional[str]:
+    """file:line of the innermost frame in the user's project (their models.py, not a library):
+    a typo in a model surfaces at env.py's import line, but lives there."""
+    root = os.path.realpath(project.ini_path.parent)
+    places = [(f.filename, f.lineno) for f in traceback.extract_tb(exc.__traceback__)]
+    if isinstance(exc, SyntaxError) and exc.filename:  # found while compiling: in no frame
+        places.append((exc.filename, exc.lineno))
+    found = None
+    for filename, line in places:
+        path = os.path.realpath(filename)
+        if path.startswith(root + os.sep) and "site-packages" not in path:
+            found = f"{relpath(path)}:{line}"
+    return found
 
 
 def _missing_environment_variable(exc: BaseException) -> Optional[str]:

@@ -129,12 +129,14 @@ def _unknown_host(text: str) -> bool:
                                    "Temporary failure in name resolution", "nodename nor servname"))
 
 
-def in_container() -> bool:
-    return os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv")
+def in_action_container() -> bool:
+    """A Docker action's container: GitHub sets GITHUB_ACTIONS; Docker and podman leave these files."""
+    return os.environ.get("GITHUB_ACTIONS") == "true" and (
+        os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv"))
 
 
 def _unreachable_hint(url: URL) -> str:
-    if (url.host or "localhost") in ("localhost", "127.0.0.1", "::1") and in_container():
+    if (url.host or "localhost") in ("localhost", "127.0.0.1", "::1") and in_action_container():
         return ("inside the action's container localhost is the container itself: reach a `services:` "
                 "MySQL by its service name (mysql+pymysql://root:PASSWORD@mysql:3306/), omit "
                 "database-url to use the embedded server, or raise --wait if it is still starting")

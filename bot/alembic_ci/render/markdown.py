@@ -122,6 +122,7 @@ def render_markdown(report: Report, max_bytes: Optional[int] = None, full_report
         return _env.get_template("report.md.j2").render(
             report=report, marker=marker(report.config), errors=errors, ERROR=ERROR, budget=budget,
             measured_on=measured_on(report),
+            failed={f.revision for f in report.findings if f.code == "upgrade-failed"},
         )
 
     def fits(text: str) -> bool:

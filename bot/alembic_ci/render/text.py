@@ -69,13 +69,15 @@ def render_text(report: Report, color: bool = False) -> str:
     if report.revisions:
         out.append("")
         scope = f"after {', '.join(report.base)}" if report.base else "from empty"
-        out.append(paint(f"Upgrade SQL ({len(report.revisions)} revisions {scope})", "bold"))
+        count = len(report.revisions)
+        out.append(paint(f"Upgrade SQL ({count} revision{'s' * (count != 1)} {scope})", "bold"))
         note = measured_on(report)
         if note:
             out.append(textwrap.fill(note, 100, initial_indent="  ", subsequent_indent="  "))
+        failed = {f.revision for f in report.findings if f.code == "upgrade-failed"}
         for rev in report.revisions:
             out.append("")
-            state = "" if rev.applied else paint("  [not reached]", "yellow")
+            state = "" if rev.applied else paint("  [failed]" if rev.revision in failed else "  [not reached]", "red")
             out.append(paint(f"  {rev.revision}", "cyan", "bold") + f"  {rev.message}  " + paint(rev.file, "dim") + state)
             if rev.applied and not rev.statements:
                 out.append(paint("    (no statements)", "dim"))
