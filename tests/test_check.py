@@ -326,3 +326,28 @@ def test_a_typo_in_the_models_is_named_where_it_is(demo):
     assert "NameError: name 'sa_typo' is not defined" in result.err
     assert f"(raised at blog/models.py:{line})" in result.err
     assert "Traceback" not in result.err
+
+
+def test_a_migration_reaching_into_another_database_is_refused_by_the_server(demo):
+    other = f"app_{os.getpid()}_{secrets.token_hex(3)}"
+    users = "SELECT COUNT(*) FROM mysql.user WHERE User LIKE 'alembic\\_ci\\_%'"
+    with server_connection() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {other}")
+        cur.execute(users)
+        users_before = cur.fetchone()[0]
+    try:
+        demo.add_revision("1a7e00000001", "ae1027a6acf1", f"""
+            op.create_table('intruder', sa.Column('id', sa.Integer(), primary_key=True), schema='{other}')
+        """, message="intrude")
+        result = demo.check("--format", "json")
+        assert result.code == 1, result.err
+        [finding] = [f for f in json.loads(result.out)["findings"] if f["code"] == "upgrade-failed"]
+        assert "denied" in finding["message"] and finding["revision"] == "1a7e00000001"
+        with server_connection() as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='{other}'")
+            assert cur.fetchone()[0] == 0
+            cur.execute(users)
+            assert cur.fetchone()[0] <= users_before, "the user confined to the scratch database was not dropped"
+    finally:
+        with server_connection() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {other}")

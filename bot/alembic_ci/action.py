@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from .check import CheckOptions, run_check
 from .cli import exit_code
-from .errors import EXIT_CANNOT_CHECK, CannotCheck, ConfigError
+from .errors import Interrupted, EXIT_CANNOT_CHECK, CannotCheck, ConfigError
 from .publish import github as gh_publish
 from .publish.workflow import SUMMARY_MAX_BYTES, Workflow
 from .render.json import render_json
@@ -201,6 +201,11 @@ def run(config: ActionConfig, workflow: Workflow, client) -> int:
         _paths_from_workspace(report, config)
     except CannotCheck as exc:
         error = str(exc)
+    except (Exception, Interrupted) as exc:  # still say "could not check": never leave an old green comment up
+        name = exc.signame if isinstance(exc, Interrupted) else f"internal error: {exc.__class__.__name__}"
+        error = f"{name}: {exc}. Rerun the job; if it happens again, report it at the alembic-ci issue tracker"
+        publish(config, workflow, client, None, error)
+        raise
     code = exit_code(report) if report is not None else EXIT_CANNOT_CHECK
     publish(config, workflow, client, report, error)
     return code

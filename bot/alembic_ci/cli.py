@@ -197,7 +197,8 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(args, str(exc))
     except (Interrupted, KeyboardInterrupt) as exc:
         signame = exc.signame if isinstance(exc, Interrupted) else "SIGINT"
-        return _fail(args, f"interrupted by {signame}; the scratch database was dropped.")
+        return _fail(args, f"interrupted by {signame}; nothing was left behind (a scratch database that could "
+                           "not be dropped is named in a warning above)")
     except Exception as exc:  # a bug of ours: still one line, the traceback behind --debug
         return _fail(args, f"internal error: {exc.__class__.__name__}: {exc}. "
                            "Rerun with --debug and report it at the alembic-ci issue tracker.")

@@ -56,6 +56,9 @@ def compare(conn: sa.engine.Connection, options: Optional[dict],
     findings = list(_model_errors(metadatas, conn.dialect))
 
     opts = {k: v for k, v in options.items() if k not in _RUNTIME_ONLY}
+    # One database is compared: the one connected to. include_schemas would reflect every other
+    # database on the server (mysql, sys, other projects) and report them all as drift.
+    opts["include_schemas"] = False
     context = MigrationContext.configure(connection=conn, opts=opts)
     if context._user_compare_type is not False:
         opts["compare_type"] = _absorbing(context._user_compare_type)

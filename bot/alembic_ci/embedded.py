@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Optional
 from sqlalchemy.engine import URL
 
 from .errors import ServerError
+from .sandbox import cleaning
 
 _SEARCH = ["/usr/sbin", "/usr/libexec", "/usr/local/sbin", "/usr/local/mysql/bin", "/opt/homebrew/bin"]
 _INSTALL_HINT = ("install a server (Debian/Ubuntu: `sudo apt-get install mariadb-server`; macOS: "
@@ -57,9 +58,12 @@ def embedded_server(progress: Callable[[str], None], startup_seconds: float = 60
         _wait_for_socket(process, socket, datadir, startup_seconds)
         yield URL.create("mysql+pymysql", username="root", host="localhost", query={"unix_socket": socket})
     finally:
-        if process is not None:
-            _stop(process)
-        shutil.rmtree(datadir, ignore_errors=True)
+        with cleaning():
+            try:
+                if process is not None:
+                    _stop(process)
+            finally:
+                shutil.rmtree(datadir, ignore_errors=True)
 
 
 def _version(binary: str) -> str:

@@ -41,7 +41,11 @@ def heads_at(ref: str, project: Project) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="alembic-ci-base-") as tmp:
         locations = []
         for location in project.version_locations:
-            rel = location.resolve().relative_to(root).as_posix()
+            try:
+                rel = location.resolve().relative_to(root).as_posix()
+            except ValueError:
+                raise ConfigError(f"--base-ref {ref}: the version location {location} is outside the "
+                                  f"repository at {root}", "pass --base REV instead") from None
             locations.append(Path(tmp, rel))
             if _git(["cat-file", "-e", f"{sha}:{rel}"], root).returncode != 0:
                 continue  # no migrations there yet at the base: everything is new
@@ -54,6 +58,8 @@ def heads_at(ref: str, project: Project) -> list[str]:
         base_dir = Path(tmp, script_dir.relative_to(root).as_posix())
         os.makedirs(base_dir, exist_ok=True)
         script = ScriptDirectory(str(base_dir), version_locations=[str(p) for p in locations])
+        # Not a constructor argument on Alembic 1.9; read where graph.py reads it.
+        script.recursive_version_locations = getattr(project.script, "recursive_version_locations", False)
         graph, findings = load_graph(script, locations)
         if graph is None:
             raise ConfigError(f"the migration tree at {ref} does not load: {findings[0].message}",

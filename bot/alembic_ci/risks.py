@@ -462,7 +462,8 @@ def _inline_ignores(path: str, line: Optional[int], sources: dict) -> frozenset:
 
 def _source_map(path: str):
     """(statement line spans, {line: (comment text, whole-line comment?)}) of a migration file."""
-    source = open(path, encoding="utf-8").read()
+    with tokenize.open(path) as handle:  # honours a `# -*- coding: ... -*-` line, as Python does
+        source = handle.read()
     spans = [(node.lineno, node.end_lineno) for node in ast.walk(ast.parse(source))
              if isinstance(node, ast.stmt) and not isinstance(node, (ast.FunctionDef, ast.With, ast.If,
                                                                      ast.For, ast.While, ast.Try))]

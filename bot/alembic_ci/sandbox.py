@@ -25,17 +25,31 @@ from .watchdog import StatementWatchdog
 SCRATCH_PREFIX = "alembic_ci_"
 
 
+_cleaning = [0]  # > 0 while a cleanup runs: a signal then must not abort it
+
+
+@contextlib.contextmanager
+def cleaning() -> Iterator[None]:
+    """Around cleanup code (dropping the scratch database, stopping the embedded server): a
+    SIGTERM/SIGINT arriving meanwhile is ignored rather than raised halfway through it."""
+    _cleaning[0] += 1
+    try:
+        yield
+    finally:
+        _cleaning[0] -= 1
+
+
 @contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
-    """Turn SIGTERM/SIGINT into an Interrupted exception (once: a second signal must not
-    abort the cleanup the first one started)."""
+    """Turn SIGTERM/SIGINT into an Interrupted exception: once, and never during a cleanup
+    (see cleaning()), so that the cleanup the first signal started runs to its end."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     fired = []
 
     def handler(signum, frame):
-        if not fired:
+        if not fired and not _cleaning[0]:
             fired.append(signum)
             raise Interrupted(signal.Signals(signum).name)
 
@@ -67,6 +81,7 @@ class ScratchDatabase:
         self.server = ""
         self._engine = create_server_engine(server_url)
         self._created = False
+        self._user: Optional[str] = None  # the user confined to the scratch database, once created
         self.server_seconds = 0.0  # spent in CREATE/DROP DATABASE (outside the capture)
         self._watchdog = StatementWatchdog(self._engine, self.name, statement_timeout) if statement_timeout else None
 
@@ -78,6 +93,7 @@ class ScratchDatabase:
                     self._check_empty(conn)
                 else:
                     self._create(conn)
+                self._confine(conn)
             if self._watchdog is not None:
                 self._watchdog.__enter__()
         except BaseException:  # noqa: B902 - a signal too: `with` runs no __exit__ when __enter__ fails
@@ -98,6 +114,34 @@ class ScratchDatabase:
                 f"TO '{user}'@'%' (alembic-ci only ever writes in databases it creates), or name an "
                 "existing empty database it may use with --scratch-database NAME",
             ) from exc
+
+    def _confine(self, conn: sa.engine.Connection) -> None:
+        """Run the migrations as a user of their own, granted the scratch database only: then the
+        server itself refuses whatever reaches into another database (a schema-qualified table, a
+        version_table_schema, USE), which no check of the SQL text could promise."""
+        user, password = f"alembic_ci_{secrets.token_hex(6)}", secrets.token_urlsafe(18)
+        try:
+            self._user = user
+            # 'localhost' too: an anonymous ''@'localhost' (MariaDB's default install) would
+            # otherwise take socket connections from '%'.
+            for host in ("%%", "localhost"):  # %% : the DBAPI's format paramstyle
+                conn.exec_driver_sql(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
+                conn.exec_driver_sql(f"GRANT ALL PRIVILEGES ON `{self.name}`.* TO '{user}'@'{host}'")
+            confined = self.url.set(username=user, password=password)
+            create_server_engine(confined).connect().close()  # e.g. an auth plugin the driver lacks
+        except DBAPIError as exc:
+            self._drop_user(conn)
+            self.progress(f"warning: no user confined to the scratch database ({exc.orig.args[-1]}): the "
+                          f"migrations run as {self.server_url.username!r}, whose grants alone keep them "
+                          "out of other databases (grant CREATE USER to let alembic-ci confine them)")
+            return
+        self.url = confined
+
+    def _drop_user(self, conn: sa.engine.Connection) -> None:
+        if self._user is not None:
+            with contextlib.suppress(DBAPIError):
+                conn.exec_driver_sql(f"DROP USER IF EXISTS '{self._user}'@'%%', '{self._user}'@'localhost'")
+            self._user = None
 
     def _check_empty(self, conn: sa.engine.Connection) -> None:
         exists = conn.execute(sa.text("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :db"),
@@ -126,11 +170,12 @@ class ScratchDatabase:
             engine.dispose()
 
     def __exit__(self, *exc_info) -> None:
-        if self._watchdog is not None and self._watchdog.started:
-            self._watchdog.__exit__(*exc_info)
-        if self._created:
-            self.drop()
-        self._engine.dispose()
+        with cleaning():
+            if self._watchdog is not None and self._watchdog.started:
+                self._watchdog.__exit__(*exc_info)
+            if self._created:
+                self.drop()
+            self._engine.dispose()
 
     def _timed(self, conn: sa.engine.Connection, sql: str) -> None:
         started = time.perf_counter()
@@ -157,6 +202,7 @@ class ScratchDatabase:
                         self._timed(conn, drop)
                 else:
                     self._timed(conn, f"DROP DATABASE IF EXISTS `{self.name}`")
+                self._drop_user(conn)
             self._created = False
         except DBAPIError as exc:
             what = ("empty the scratch database", "drop its tables by hand") if self.existing else \

@@ -23,8 +23,9 @@ def parse_url(text: str) -> URL:
     try:
         url = make_url(text)
     except (ArgumentError, ValueError) as exc:
+        # Not the exception's text: SQLAlchemy 1.4 quotes the whole URL in it, password included.
         raise ConfigError(
-            f"the database URL does not parse ({exc})",
+            "the database URL does not parse",
             "write it as mysql+pymysql://USER:PASSWORD@HOST:3306/",
         ) from exc
     backend = url.get_backend_name()
