@@ -202,8 +202,9 @@ def run(config: ActionConfig, workflow: Workflow, client) -> int:
     except CannotCheck as exc:
         error = str(exc)
     except (Exception, Interrupted) as exc:  # still say "could not check": never leave an old green comment up
-        name = exc.signame if isinstance(exc, Interrupted) else f"internal error: {exc.__class__.__name__}"
-        error = f"{name}: {exc}. Rerun the job; if it happens again, report it at the alembic-ci issue tracker"
+        what = f"interrupted by {exc.signame}" if isinstance(exc, Interrupted) else \
+            f"internal error: {exc.__class__.__name__}: {exc}"
+        error = f"{what}. Rerun the job; if it happens again, report it at the alembic-ci issue tracker"
         publish(config, workflow, client, None, error)
         raise
     code = exit_code(report) if report is not None else EXIT_CANNOT_CHECK
