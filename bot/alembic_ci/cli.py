@@ -52,7 +52,6 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="replay every migration and compare with the models",
                                 description="Exit codes: 0 passed, 1 a finding fails the check, 2 could not check.")
-    check.add_argument("-c", "--config", default="alembic.ini", help="path to alembic.ini (default: %(default)s)")
     check.add_argument("--database-url", default=None, metavar="URL",
                        help="a MySQL server (mysql+pymysql://USER:PASSWORD@HOST:3306/); the bot writes only in a "
                             "scratch database it creates and drops. Default: $ALEMBIC_CI_DATABASE_URL, else an "
@@ -67,13 +66,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="keep a snapshot of the schema at the base here (with --base/--base-ref): later "
                             "checks of the same base restore it and replay only the new revisions. "
                             "Default: $ALEMBIC_CI_CACHE_DIR, else no cache")
-    check.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
-    check.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
     check.add_argument("--fail-on", default=None, metavar="CODES",
                        help="risk codes that fail the check, comma-separated, or `all` / `none` (default: "
                             "`fail-on` in [tool.alembic-ci] of pyproject.toml, else the destructive ones: "
                             "drop-table, drop-column, rename-table, rename-column; docs/risks.md)")
-    _common(check)
+    _common(check, "report")
     check.set_defaults(func=_check)
 
     doctor = commands.add_parser(
@@ -81,16 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Reads the database strictly read-only; replays the history in a scratch database to learn "
                     "the schema at each revision. Exit codes: 0 healthy (at head, matching the models), "
                     "1 the database needs a fix (shown), 2 could not diagnose.")
-    doctor.add_argument("-c", "--config", default="alembic.ini", help="path to alembic.ini (default: %(default)s)")
     doctor.add_argument("--database-url", required=True, metavar="URL",
                         help="the database to inspect (mysql+pymysql://USER:PASSWORD@HOST:3306/DBNAME); "
                              "SELECT privileges are enough")
     doctor.add_argument("--scratch-url", default=None, metavar="URL",
                         help="a MySQL server for the scratch replay (may be the same server); default: an "
                              "embedded throwaway server")
-    doctor.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
-    doctor.add_argument("--output", metavar="FILE", help="write the diagnosis to FILE instead of standard output")
-    _common(doctor)
+    _common(doctor, "diagnosis")
     doctor.set_defaults(func=_doctor)
 
     action = commands.add_parser(
@@ -103,7 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _common(sub: argparse.ArgumentParser) -> None:
+def _common(sub: argparse.ArgumentParser, output: str) -> None:
+    """The options check and doctor share; ``output`` names what --output writes."""
+    sub.add_argument("-c", "--config", default="alembic.ini", help="path to alembic.ini (default: %(default)s)")
+    sub.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
+    sub.add_argument("--output", metavar="FILE", help=f"write the {output} to FILE instead of standard output")
     sub.add_argument("--scratch-database", default=None, metavar="NAME",
                      help="use this existing, empty database for the replay instead of creating one (for a user "
                           "without CREATE privileges); it is emptied afterwards")
