@@ -28,7 +28,7 @@ from .server import parse_url
 from .settings import load_settings
 
 
-def _stderr(message: str) -> None:
+def progress_to_stderr(message: str) -> None:
     print(f"alembic-ci: {message}", file=sys.stderr, flush=True)
 
 
@@ -45,7 +45,7 @@ class CheckOptions:
     scratch_database: Optional[str] = None  # an existing empty database to use, instead of creating one
     # Keep the schema at the base here between runs: a check replays only the new revisions.
     cache_dir: Optional[str] = None  # None: $ALEMBIC_CI_CACHE_DIR, else no cache
-    progress: Callable[[str], None] = _stderr
+    progress: Callable[[str], None] = progress_to_stderr
 
 
 def run_check(options: CheckOptions) -> Report:
@@ -70,7 +70,7 @@ def run_check(options: CheckOptions) -> Report:
             with Capture(scratch.url, options.lock_wait_timeout, reported) as capture, \
                     OperationWatch(capture, {rev: graph.files[rev].path for rev in reported}) as watch:
                 with scratch.connect() as conn:
-                    _replay_and_compare(report, project, graph, cache, scratch, conn, capture, options)
+                    _replay_and_compare(report, project, graph, old, cache, scratch, conn, capture, options)
             report.findings.extend(risks.findings(watch.records, settings, scratch.server))
     report.timing = {"total_seconds": round(time.perf_counter() - started, 3),
                      "server_seconds": round(capture.server_seconds + scratch.server_seconds, 3)}
@@ -82,16 +82,16 @@ def _server(options: CheckOptions) -> ContextManager[sa.engine.URL]:
                           options.scratch_database, options.progress)
 
 
-def _replay_and_compare(report: Report, project: Project, graph: Graph, cache: Optional[snapshot.Cache],
-                        scratch: ScratchDatabase, conn: sa.engine.Connection, capture: Capture,
-                        options: CheckOptions) -> None:
+def _replay_and_compare(report: Report, project: Project, graph: Graph, old: set,
+                        cache: Optional[snapshot.Cache], scratch: ScratchDatabase, conn: sa.engine.Connection,
+                        capture: Capture, options: CheckOptions) -> None:
+    """``old``: the base revisions and all below them (not reported; the snapshot's content)."""
     checkpoint = None
     if cache is not None:
         key = snapshot.cache_key(project, graph, report.base, conn)
         report.restored = cache.restore(conn, key) or 0
         if not report.restored:
-            base = graph.ancestors(report.base)
-            checkpoint = _when_applied(base, lambda c: cache.save(c, key, len(base)))
+            checkpoint = _when_applied(old, lambda c: cache.save(c, key, len(old)))
     if report.restored:
         options.progress(f"replaying the revisions after the base on {scratch.server} "
                          f"(scratch database {scratch.name})...")
@@ -101,7 +101,7 @@ def _replay_and_compare(report: Report, project: Project, graph: Graph, cache: O
     result = replay(project, graph, conn, capture, checkpoint)
     if checkpoint is not None and not cache.attempted and result.failure is None:
         options.progress("snapshot cache: not saved: the upgrade order mixes new revisions into the base's")
-    _add_revisions(report, graph, result)
+    _add_revisions(report, graph, old, result)
     if result.failure is None:
         report.missing_migration, findings = drift.compare(conn, result.configure_options)
         report.findings.extend(findings)
@@ -159,8 +159,7 @@ def _resolve_base(options: CheckOptions, graph: Graph, project: Project) -> list
     return resolved
 
 
-def _add_revisions(report: Report, graph: Graph, result: ReplayResult) -> None:
-    old = graph.ancestors(report.base)
+def _add_revisions(report: Report, graph: Graph, old: set, result: ReplayResult) -> None:
     report.replayed = len(result.applied)
     for rev in result.planned:
         if rev in old:

@@ -21,7 +21,7 @@ from sqlalchemy import event
 
 from . import drift
 from .capture import Capture
-from .check import _stderr, scratch_server
+from .check import progress_to_stderr, scratch_server
 from .errors import ConfigError, ServerError
 from .graph import Graph, load_graph
 from .project import Project, load_project, relpath
@@ -54,7 +54,7 @@ class DoctorOptions:
     wait: float = 60.0
     lock_wait_timeout: int = 60
     statement_timeout: float = 300.0
-    progress: Callable[[str], None] = _stderr
+    progress: Callable[[str], None] = progress_to_stderr
 
 
 @dataclass

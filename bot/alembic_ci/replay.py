@@ -212,7 +212,7 @@ def _missing_environment_variable(exc: BaseException) -> Optional[str]:
 
 def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: BaseException) -> Finding:
     revision = _failing_revision(result)
-    statements = [s for s in capture.take()]
+    statements = capture.take()
     path = graph.files[revision].path if revision in graph.files else None
     failing = capture.pending
     capture.pending = None

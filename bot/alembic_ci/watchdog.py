@@ -19,7 +19,6 @@ class StatementWatchdog:
         self.engine = engine
         self.database = database
         self.timeout = timeout
-        self.killed: list = []  # (thread id, statement) of every statement stopped
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alembic-ci-watchdog", daemon=True)
 
@@ -49,13 +48,12 @@ class StatementWatchdog:
                 cursor = raw.cursor()
                 try:
                     cursor.execute(
-                        "SELECT ID, INFO FROM information_schema.PROCESSLIST WHERE DB = %s "
+                        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s "
                         "AND COMMAND = 'Query' AND TIME >= %s AND ID <> CONNECTION_ID()",
                         (self.database, self.timeout))
-                    for thread_id, info in cursor.fetchall():
+                    for (thread_id,) in cursor.fetchall():
                         with contextlib.suppress(Exception):  # it may have finished meanwhile
                             cursor.execute(f"KILL QUERY {int(thread_id)}")
-                            self.killed.append((thread_id, info))
                 finally:
                     cursor.close()
         except Exception:  # the admin connection broke: the replay reports the server's state
