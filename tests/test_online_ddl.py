@@ -58,12 +58,12 @@ def test_each_verdict_class_is_measured_and_each_statement_runs_once(demo):
     assert narrow["sql"] == "ALTER TABLE article MODIFY summary VARCHAR(100) NULL"
     assert (narrow["algorithm"], narrow["blocks_writes"]) == ("COPY", True)
     assert narrow["lock"] == "SHARED"  # the server accepted ALGORITHM=COPY, LOCK=SHARED: reads go on
-    assert [r["algorithm"] for r in narrow["refusals"]] == ["INSTANT", "NOCOPY", "INPLACE", "INPLACE"]
-    assert {r["reason"] for r in narrow["refusals"]} == {"Cannot change column type"}
+    # INSTANT's refusal says "Try ALGORITHM=COPY": NOCOPY and INPLACE are not asked.
+    assert narrow["refusals"] == [{"algorithm": "INSTANT", "lock": None, "reason": "Cannot change column type"}]
 
     # Our own probing never shows up as statements; the revision's own queries do.
     sqls = [s["sql"] for s in _statements(report, "d0d0d0000001")]
-    assert not any("ALGORITHM=" in s or s == "DO 0" for s in sqls)
+    assert not any("ALGORITHM=" in s for s in sqls)
     assert all(s["algorithm"] is None for s in _statements(report, "d0d0d0000001")[3:])
 
 
@@ -134,8 +134,9 @@ def test_only_the_reported_revisions_are_probed(demo):
     demo.add_revision("0e0000000002", "01d000000001", _COUNT_ALTERS.format(length=18, rev="new"), message="new")
     result = demo.check("--base", "01d000000001", "--format", "json")
     sent = dict(re.findall(r"ALTERS-SENT (\w+) (\d+)", result.err))
-    # INSTANT, NOCOPY, INPLACE with LOCK=NONE and SHARED refused; COPY with LOCK=SHARED accepted.
-    assert sent == {"old": "1", "new": "5"}, result.err
+    # INSTANT refused ("Try ALGORITHM=COPY"), so COPY with LOCK=SHARED next, accepted: the
+    # NOCOPY and INPLACE variants are not sent.
+    assert sent == {"old": "1", "new": "2"}, result.err
     report = json.loads(result.out)
     assert [r["revision"] for r in report["revisions"]] == ["0e0000000002"]
     modify = [s for s in _statements(report, "0e0000000002") if s["sql"].startswith("ALTER")]
@@ -151,7 +152,7 @@ def test_text_and_markdown_say_how_each_statement_runs_and_who_answered(demo):
     text = demo.check("--base", BASE).out
     assert "    -- instant: metadata only\n    ALTER TABLE article ADD COLUMN summary VARCHAR(200);" in text
     assert ("    -- COPY: rebuilds `user` row by row, blocks writes while it runs "
-            "(INPLACE refused: Cannot change column type)\n    ALTER TABLE user MODIFY username") in text
+            "(INSTANT refused: Cannot change column type)\n    ALTER TABLE user MODIFY username") in text
     assert "asked of MariaDB 10.11" in text and "MySQL 8 in production may answer differently" in text
 
     markdown = demo.check("--base", BASE, "--format", "markdown").out

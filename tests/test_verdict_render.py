@@ -25,7 +25,7 @@ def verdict_report(server: str = "MariaDB 10.11.19") -> Report:
     return Report(
         config="alembic.ini", server=server, heads=["3f1c2a9b7d10"], base=["ae1027a6acf1"], replayed=3,
         findings=[Finding("type-change-copies-table", WARNING,
-                          "narrows `user.username` from varchar(20) to VARCHAR(10): MySQL copies the table and "
+                          "narrows `user.username` from VARCHAR(20) to VARCHAR(10): MySQL copies the table and "
                           "blocks writes while it runs", file="alembic/versions/3f1c2a9b7d10_summary.py", line=18,
                           revision="3f1c2a9b7d10", detail="Why: ...\n\nSafe way:\n...")],
         revisions=[RevisionReport(

@@ -4,7 +4,7 @@
 - refuses, before it runs, any statement on a database other than the scratch database;
 - records the statements of each revision, with their parameters rendered;
 - runs each ALTER of a reported revision through online_ddl.probe, which asks the server how
-  it runs it (the one real execution), then sends a no-op in its place;
+  it runs it (the one real execution), then keeps SQLAlchemy from sending it again;
 - gives every new MySQL session a lock-wait timeout, so a migration waiting on a lock held by
   its own second connection fails in seconds instead of the server's default 24 hours.
 """
@@ -26,6 +26,8 @@ from .server import describe
 
 _MYSQL_DRIVER_MODULES = ("pymysql", "MySQLdb", "mysql", "mariadb", "asyncmy", "aiomysql")
 _MAX_ROWS_RENDERED = 20
+# The dialect events in which a listener may execute the statement itself (returning True).
+_EXECUTE_EVENTS = ("do_execute", "do_execute_no_params")
 
 
 def _where(url: URL) -> tuple:
@@ -42,6 +44,7 @@ class Capture:
         self.recording = False
         self.window: list[Statement] = []
         self.pending: Optional[Statement] = None
+        self._executed = None  # the cursor a probe already ran the pending statement on
         self._started = 0.0
         self.server_seconds = 0.0
 
@@ -50,12 +53,16 @@ class Capture:
         event.listen(Engine, "before_cursor_execute", self._before, retval=True)
         event.listen(Engine, "after_cursor_execute", self._after)
         event.listen(Pool, "connect", self._on_connect)
+        for name in _EXECUTE_EVENTS:
+            event.listen(Engine, name, self._skip_executed)
         return self
 
     def __exit__(self, *exc_info) -> None:
         event.remove(Engine, "before_cursor_execute", self._before)
         event.remove(Engine, "after_cursor_execute", self._after)
         event.remove(Pool, "connect", self._on_connect)
+        for name in _EXECUTE_EVENTS:
+            event.remove(Engine, name, self._skip_executed)
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -94,6 +101,7 @@ class Capture:
                 "commands') or the sqlalchemy.url it sets, instead of building its own engine from app settings",
             )
         self._started = time.perf_counter()  # the online-DDL probes below are server time too
+        self._executed = None
         if not self.recording:
             return statement, parameters
         self.pending = Statement(sql=_render(cursor, statement, parameters, executemany))
@@ -104,8 +112,15 @@ class Capture:
                 self.pending.algorithm, self.pending.lock = verdict.algorithm, verdict.lock
                 self.pending.blocks_writes, self.pending.refusals = verdict.blocks_writes, verdict.refusals
                 if verdict.ran:
-                    return online_ddl.NOOP, parameters
+                    self._executed = cursor
         return statement, parameters
+
+    def _skip_executed(self, cursor, *args) -> bool:
+        """True tells SQLAlchemy the statement was executed already (by the probe)."""
+        if cursor is self._executed:
+            self._executed = None
+            return True
+        return False
 
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
         # Every statement counts as server time (reflection, snapshot restore), recorded or not.

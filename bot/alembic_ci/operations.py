@@ -8,6 +8,7 @@ before it ran (read from the scratch database) and the statements it sent.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,12 +25,11 @@ from .capture import Capture
 class ColumnState:
     name: str
     type: Any  # the reflected SQLAlchemy type
-    column_type: str  # as the server spells it, e.g. varchar(50)
     nullable: bool
     default: Optional[str]  # SQL text, e.g. "'x'"
     comment: Optional[str]
     autoincrement: bool
-    charset: Optional[str]
+    charset: Optional[str]  # text types only
     bytes_per_char: Optional[int]
 
 
@@ -52,6 +52,7 @@ class OperationWatch:
         self.records: list[OpRecord] = []
         self._depth = 0
         self._original = None
+        self._charsets: Optional[dict] = None  # name -> bytes per character, read once
         # The class defining invoke: Operations up to Alembic 1.10, their common base
         # AbstractOperations (shared with BatchOperations) since.
         self._owner = next(cls for cls in Operations.__mro__ if "invoke" in vars(cls))
@@ -87,7 +88,10 @@ class OperationWatch:
         columns, fk_checks = None, True
         with self._capture.paused():
             if isinstance(operation, alembic_ops.AlterColumnOp):
-                columns = _columns(conn, operation.table_name)
+                if self._charsets is None:
+                    self._charsets = dict(conn.exec_driver_sql(
+                        "SELECT CHARACTER_SET_NAME, MAXLEN FROM information_schema.CHARACTER_SETS").all())
+                columns = _columns(conn, operation.table_name, self._charsets)
             if isinstance(operation, alembic_ops.CreateForeignKeyOp) or (
                     isinstance(operation, alembic_ops.AddColumnOp) and operation.column.foreign_keys):
                 fk_checks = bool(conn.exec_driver_sql("SELECT @@foreign_key_checks").scalar())
@@ -99,33 +103,44 @@ def _caller_line(path: str) -> Optional[int]:
     """The line of the migration file that called the op (the innermost frame in that file)."""
     if not path:
         return None
-    real = os.path.realpath(path)
+    real = _realpath(path)
     frame = sys._getframe(2)
     while frame is not None:
-        if os.path.realpath(frame.f_code.co_filename) == real:
+        if _realpath(frame.f_code.co_filename) == real:
             return frame.f_lineno
         frame = frame.f_back
     return None
 
 
-_CHARSETS = sa.text(
-    "SELECT c.COLUMN_NAME, c.COLUMN_TYPE, c.CHARACTER_SET_NAME, s.MAXLEN "
-    "FROM information_schema.COLUMNS c LEFT JOIN information_schema.CHARACTER_SETS s "
-    "ON s.CHARACTER_SET_NAME = c.CHARACTER_SET_NAME "
-    "WHERE c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = :table")
+@functools.lru_cache(maxsize=None)
+def _realpath(path: str) -> str:
+    return os.path.realpath(path)  # a few stat calls per part: too many to repeat for each frame
 
 
-def _columns(conn, table: str) -> Optional[dict]:
+def _columns(conn, table: str, charsets: dict) -> Optional[dict]:
+    """The table's columns as the server has them (one SHOW CREATE TABLE, parsed by SQLAlchemy)."""
     inspector = sa.inspect(conn)
-    if not inspector.has_table(table):
+    try:
+        reflected = inspector.get_columns(table)
+    except sa.exc.NoSuchTableError:
         return None
-    server = {row[0]: row[1:] for row in conn.execute(_CHARSETS, {"table": table})}
+    table_charset = inspector.get_table_options(table).get("mysql_default charset")
     columns = {}
-    for col in inspector.get_columns(table):
-        column_type, charset, maxlen = server.get(col["name"], ("", None, None))
+    for col in reflected:
+        charset = _charset(col["type"], table_charset)
+        maxlen = charsets.get(charset)
         columns[col["name"]] = ColumnState(
-            name=col["name"], type=col["type"], column_type=column_type, nullable=bool(col["nullable"]),
+            name=col["name"], type=col["type"], nullable=bool(col["nullable"]),
             default=col.get("default"), comment=col.get("comment"),
             autoincrement=col.get("autoincrement") is True, charset=charset,
             bytes_per_char=int(maxlen) if maxlen else None)
     return columns
+
+
+def _charset(type_, table_charset: Optional[str]) -> Optional[str]:
+    """A text column's charset: its own (SHOW CREATE TABLE names it, or its collation, when it
+    differs from the table's), else the table's."""
+    if not isinstance(type_, sa.String):
+        return None
+    collation = getattr(type_, "collation", None)
+    return getattr(type_, "charset", None) or (collation.split("_")[0] if collation else None) or table_charset

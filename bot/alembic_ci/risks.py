@@ -244,10 +244,9 @@ def _lost_attributes(op, column: ColumnState) -> list:
         lost.append(("existing_comment", "the comment"))
     if column.autoincrement and autoincrement is None and op.kw.get("existing_autoincrement") is None:
         lost.append(("existing_autoincrement=True", "AUTO_INCREMENT"))
-    if op.modify_type is None and op.existing_type is not None \
-            and _norm(op.existing_type) != _norm(column.type):
-        lost.append((f"an existing_type matching {column.column_type}",
-                     f"changes its type from {column.column_type} to {_norm(op.existing_type)}"))
+    if op.modify_type is None and op.existing_type is not None and _norm(op.existing_type) != _norm(column.type):
+        lost.append((f"an existing_type matching {_norm(column.type)}",
+                     f"changes its type from {_norm(column.type)} to {_norm(op.existing_type)}"))
     return lost
 
 
@@ -306,7 +305,7 @@ def _type_change(op, column: ColumnState, record: OpRecord, server: str) -> Opti
         if verdict.algorithm != "COPY":
             note += " MySQL 8 copies the table for this change."
     return Hit(
-        "type-change-copies-table", f"{verb} `{t}.{c}` from {column.column_type} to {new_sql}: MySQL copies "
+        "type-change-copies-table", f"{verb} `{t}.{c}` from {old_sql} to {new_sql}: MySQL copies "
                                     f"the table and blocks writes while it runs",
         f"{how}. The copy rewrites every row and blocks writes for as long as that takes: minutes to "
         f"hours on a big table.{note}",

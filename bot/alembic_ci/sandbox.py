@@ -15,11 +15,10 @@ from typing import Callable, Iterator, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import NullPool
 from sqlalchemy.exc import DBAPIError
 
 from .errors import Interrupted, ServerError
-from .server import connect_with_wait, create_server_engine, describe, server_version
+from .server import connect_with_wait, create_engine, create_server_engine, describe, server_version
 from .watchdog import StatementWatchdog
 
 SCRATCH_PREFIX = "alembic_ci_"
@@ -162,7 +161,7 @@ class ScratchDatabase:
     def connect(self) -> Iterator[sa.engine.Connection]:
         """A connection to the scratch database: one serves the restore, the replay and the
         comparison."""
-        engine = sa.create_engine(self.url, poolclass=NullPool)
+        engine = create_engine(self.url)
         try:
             with engine.connect() as conn:
                 yield conn
