@@ -1,3 +1,3 @@
-from alembic_ci.cli import main
+from alembic_ci.cli import run
 
-raise SystemExit(main())
+run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import traceback
@@ -186,6 +187,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     output = redacted_output(args.redact) if args.command in ("check", "doctor") else contextlib.nullcontext()
     with output:
         return _run(args)
+
+
+def run() -> None:
+    """The console script: main(), then exit without tearing the interpreter down. Freeing a
+    1000-revision replay's objects one by one takes ~0.4 s, and everything is written by now."""
+    code = main()
+    logging.shutdown()  # env.py's logging handlers
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:
