@@ -10,9 +10,13 @@ from pathlib import Path
 OPS = ("create table", "add column", "add index", "alter column")
 
 ENV_PY = '''\
+import atexit
+import os
+import time
 from logging.config import fileConfig
 
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, event, pool
+from sqlalchemy.engine import Engine
 
 from alembic import context
 from models import metadata
@@ -21,6 +25,24 @@ config = context.config
 if config.config_file_name is not None and config.attributes.get("connection") is None:
     fileConfig(config.config_file_name)
 target_metadata = metadata
+
+# The benchmark's measure of plain Alembic: the time inside the driver's execute, as alembic-ci's
+# timing.server_seconds counts it, added to the file BENCH_SERVER_SECONDS names (unset: nothing).
+if os.environ.get("BENCH_SERVER_SECONDS"):
+    spent = [0.0, 0.0]
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _started(*args):
+        spent[1] = time.perf_counter()
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _done(*args):
+        spent[0] += time.perf_counter() - spent[1]
+
+    @atexit.register
+    def _write():
+        with open(os.environ["BENCH_SERVER_SECONDS"], "a") as handle:
+            handle.write(f"{spent[0]}\\n")
 
 
 def do_run_migrations(connection):
