@@ -1,5 +1,6 @@
 """Synthetic Alembic projects for the benchmark: N revisions over N/4 tables (each table is
-created, gains a column, gains an index on it, has a column altered), real revision files, an
+created, gains a column, gains an index on it, has a column altered; with fewer tables, more
+turns of column, index, alter per table), real revision files, an
 env.py like `alembic init`'s (honouring a shared connection), and models matching head."""
 
 from __future__ import annotations
@@ -105,12 +106,21 @@ def revision_id(i: int) -> str:
     return f"{i:04d}bench{i * 7919 % 1000:03d}"
 
 
-def _step(i: int) -> tuple[int, str]:
-    return i // 4, OPS[i % 4]
+def _step(i: int, per_table: int) -> tuple[int, str, int]:
+    """Revision i: (table, op, column). Each table is created, then gains columns in turns of
+    add column, add index on it, alter it; column 0 is `amount`, and its turn alters `name`."""
+    k = i % per_table
+    if k == 0:
+        return i // per_table, OPS[0], 0
+    return i // per_table, OPS[1 + (k - 1) % 3], (k - 1) // 3
 
 
-def _upgrade_body(i: int) -> str:
-    table, op = _step(i)
+def _column(j: int) -> str:
+    return "amount" if j == 0 else f"amount_{j}"
+
+
+def _upgrade_body(i: int, per_table: int) -> str:
+    table, op, j = _step(i, per_table)
     name = f"t{table:04d}"
     if op == "create table":
         parent = (f',\n    sa.Column("parent_id", sa.Integer(), sa.ForeignKey("t{table - 1:04d}.id"), nullable=True)'
@@ -122,12 +132,16 @@ def _upgrade_body(i: int) -> str:
         if table:
             body += f'\nop.create_index("ix_{name}_parent_id", "{name}", ["parent_id"])'
         return body
+    column = _column(j)
     if op == "add column":
-        return f'op.add_column("{name}", sa.Column("amount", sa.Integer(), nullable=True))'
+        return f'op.add_column("{name}", sa.Column("{column}", sa.Integer(), nullable=True))'
     if op == "add index":
-        return f'op.create_index("ix_{name}_amount", "{name}", ["amount"])'
-    return (f'op.alter_column("{name}", "name", existing_type=sa.String(50), type_=sa.String(100), '
-            f'existing_nullable=False)')
+        return f'op.create_index("ix_{name}_{column}", "{name}", ["{column}"])'
+    if j == 0:
+        return (f'op.alter_column("{name}", "name", existing_type=sa.String(50), type_=sa.String(100), '
+                f'existing_nullable=False)')
+    return (f'op.alter_column("{name}", "{column}", existing_type=sa.Integer(), type_=sa.BigInteger(), '
+            f'existing_nullable=True)')
 
 
 def _revision_file(rev: str, down, message: str, body: str) -> str:
@@ -138,32 +152,37 @@ def _revision_file(rev: str, down, message: str, body: str) -> str:
             "def downgrade():\n    pass\n")
 
 
-def _models(n: int, pr: bool) -> str:
-    done = {}  # table -> set of ops applied
+def _models(n: int, per_table: int, pr: bool) -> str:
+    done: dict = {}  # table -> {column number -> ops applied to it}
     for i in range(n):
-        table, op = _step(i)
-        done.setdefault(table, set()).add(op)
+        table, op, j = _step(i, per_table)
+        done.setdefault(table, {})
+        if op != "create table":
+            done[table].setdefault(j, set()).add(op)
     lines = ["import sqlalchemy as sa", "", "metadata = sa.MetaData()", ""]
-    for table, ops in sorted(done.items()):
+    for table, columns in sorted(done.items()):
         name = f"t{table:04d}"
-        length = 100 if "alter column" in ops else 50
+        length = 100 if "alter column" in columns.get(0, ()) else 50
         cols = ['    sa.Column("id", sa.Integer(), primary_key=True),',
                 f'    sa.Column("name", sa.String({length}), nullable=False),',
                 '    sa.Column("created_at", sa.DateTime(), nullable=True),']
         if table:
             cols.append(f'    sa.Column("parent_id", sa.Integer(), sa.ForeignKey("t{table - 1:04d}.id"), '
                         'nullable=True, index=True),')
-        if "add column" in ops:
-            cols.append(f'    sa.Column("amount", sa.Integer(), nullable=True, index={"add index" in ops}),')
+        for j, ops in sorted(columns.items()):
+            type_ = "sa.BigInteger()" if j and "alter column" in ops else "sa.Integer()"
+            cols.append(f'    sa.Column("{_column(j)}", {type_}, nullable=True, index={"add index" in ops}),')
         if pr and table == 0:
             cols.append('    sa.Column("note", sa.String(200), nullable=True),')
         lines.append(f'{name} = sa.Table(\n    "{name}", metadata,\n' + "\n".join(cols) + "\n)")
     return "\n".join(lines) + "\n"
 
 
-def generate(root: Path, n: int, url: str, pr: bool = False) -> list[str]:
-    """Write the project under ``root``; with ``pr``, one more revision (a new column on the
-    first table, as a pull request would add). Returns the revision ids in order."""
+def generate(root: Path, n: int, url: str, pr: bool = False, tables: int = 0) -> list[str]:
+    """Write the project under ``root``: n revisions over ``tables`` tables (default n/4); with
+    ``pr``, one more revision (a new column on the first table, as a pull request would add).
+    Returns the revision ids in order."""
+    per_table = max(1, n // tables) if tables else 4
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True)
     (root / "migrations" / "env.py").write_text(ENV_PY)
@@ -173,9 +192,9 @@ def generate(root: Path, n: int, url: str, pr: bool = False) -> list[str]:
     down = None
     for i in range(n):
         rev = revision_id(i)
-        table, op = _step(i)
+        table, op, _ = _step(i, per_table)
         (versions / f"{rev}_{op.replace(' ', '_')}_t{table:04d}.py").write_text(
-            _revision_file(rev, down, f"{op} t{table:04d}", _upgrade_body(i)))
+            _revision_file(rev, down, f"{op} t{table:04d}", _upgrade_body(i, per_table)))
         revs.append(rev)
         down = rev
     if pr:
@@ -184,5 +203,5 @@ def generate(root: Path, n: int, url: str, pr: bool = False) -> list[str]:
             rev, down, "add t0000.note",
             'op.add_column("t0000", sa.Column("note", sa.String(200), nullable=True))'))
         revs.append(rev)
-    (root / "models.py").write_text(_models(n, pr))
+    (root / "models.py").write_text(_models(n, per_table, pr))
     return revs

@@ -328,6 +328,32 @@ def test_a_typo_in_the_models_is_named_where_it_is(demo):
     assert "Traceback" not in result.err
 
 
+def test_the_grant_names_the_scratch_database_only_not_a_wildcard_pattern(demo):
+    # In a GRANT, `_` matches any character: unescaped, a grant on acitest_<hex>_s would also
+    # cover acitestX<hex>Xs. The migration reaches for that neighbour and must be refused.
+    token = secrets.token_hex(4)
+    scratch, neighbour = f"acitest_{token}_s", f"acitestX{token}Xs"
+    with server_connection() as conn, conn.cursor() as cur:
+        for name in (scratch, neighbour):
+            cur.execute(f"CREATE DATABASE {name}")
+    try:
+        demo.add_revision("1a7e00000002", "ae1027a6acf1", f"""
+            op.create_table('intruder', sa.Column('id', sa.Integer(), primary_key=True), schema='{neighbour}')
+        """, message="intrude")
+        result = demo.check("--scratch-database", scratch, "--format", "json")
+        assert result.code == 1, result.err
+        [finding] = [f for f in json.loads(result.out)["findings"] if f["code"] == "upgrade-failed"]
+        assert "denied" in finding["message"], finding
+        with server_connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
+                        f"WHERE TABLE_SCHEMA IN ('{scratch}', '{neighbour}')")
+            assert cur.fetchall() == ()  # nothing reached the neighbour; the scratch database emptied
+    finally:
+        with server_connection() as conn, conn.cursor() as cur:
+            for name in (scratch, neighbour):
+                cur.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
 def test_a_migration_reaching_into_another_database_is_refused_by_the_server(demo):
     other = f"app_{os.getpid()}_{secrets.token_hex(3)}"
     users = "SELECT COUNT(*) FROM mysql.user WHERE User LIKE 'alembic\\_ci\\_%'"

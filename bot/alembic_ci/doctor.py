@@ -29,7 +29,7 @@ from .replay import replay
 from .report import WARNING, Finding, MissingMigration
 from .sandbox import ScratchDatabase, interrupts_raise
 from .schema import Schema, differences, distance, read_schema
-from .server import connect_with_wait, create_engine, describe, parse_url, server_version
+from .server import connect_with_wait, create_engine, describe, execute_text, parse_url, quote_ident, server_version
 
 DIAGNOSIS_SCHEMA_VERSION = 1
 
@@ -138,8 +138,8 @@ def _reads_only(conn, cursor, statement, parameters, context, executemany) -> No
 
 
 def _version_rows(conn: sa.engine.Connection, table: str, schema: Optional[str]) -> list:
-    name = f"`{schema}`.`{table}`" if schema else f"`{table}`"
-    return [row[0] for row in conn.exec_driver_sql(f"SELECT version_num FROM {name}")]
+    name = quote_ident(schema, table) if schema else quote_ident(table)
+    return [row[0] for row in execute_text(conn, f"SELECT version_num FROM {name}")]
 
 
 def _has_table(conn: sa.engine.Connection, table: str, schema: Optional[str]) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import re
 import secrets
 import signal
 import sys
@@ -18,7 +19,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from .errors import Interrupted, ServerError
-from .server import connect_with_wait, create_engine, create_server_engine, describe, server_version
+from .server import (connect_with_wait, create_engine, create_server_engine, describe, execute_text, quote_ident,
+                     server_version)
 from .watchdog import StatementWatchdog
 
 SCRATCH_PREFIX = "alembic_ci_"
@@ -103,7 +105,7 @@ class ScratchDatabase:
     def _create(self, conn: sa.engine.Connection) -> None:
         self._created = True  # before: a signal right after CREATE must still drop it (IF EXISTS)
         try:
-            self._timed(conn, f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
+            self._timed(conn, f"CREATE DATABASE {quote_ident(self.name)} CHARACTER SET utf8mb4")
         except DBAPIError as exc:
             self._created = False
             user = self.server_url.username
@@ -121,11 +123,13 @@ class ScratchDatabase:
         user, password = f"alembic_ci_{secrets.token_hex(6)}", secrets.token_urlsafe(18)
         try:
             self._user = user
+            # In a GRANT, _ and % in a database name are wildcards: escaped, it names this one only.
+            grantable = quote_ident(re.sub(r"([\\_%])", r"\\\1", self.name))
             # 'localhost' too: an anonymous ''@'localhost' (MariaDB's default install) would
             # otherwise take socket connections from '%'.
             for host in ("%%", "localhost"):  # %% : the DBAPI's format paramstyle
                 conn.exec_driver_sql(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
-                conn.exec_driver_sql(f"GRANT ALL PRIVILEGES ON `{self.name}`.* TO '{user}'@'{host}'")
+                conn.exec_driver_sql(f"GRANT ALL PRIVILEGES ON {grantable.replace('%', '%%')}.* TO '{user}'@'{host}'")
             confined = self.url.set(username=user, password=password)
             create_server_engine(confined).connect().close()  # e.g. an auth plugin the driver lacks
         except DBAPIError as exc:
@@ -179,7 +183,7 @@ class ScratchDatabase:
     def _timed(self, conn: sa.engine.Connection, sql: str) -> None:
         started = time.perf_counter()
         try:
-            conn.exec_driver_sql(sql)
+            execute_text(conn, sql)
         finally:
             self.server_seconds += time.perf_counter() - started
 
@@ -200,29 +204,28 @@ class ScratchDatabase:
                     for _, drop in _objects(conn, self.name):
                         self._timed(conn, drop)
                 else:
-                    self._timed(conn, f"DROP DATABASE IF EXISTS `{self.name}`")
+                    self._timed(conn, f"DROP DATABASE IF EXISTS {quote_ident(self.name)}")
                 self._drop_user(conn)
             self._created = False
         except DBAPIError as exc:
             what = ("empty the scratch database", "drop its tables by hand") if self.existing else \
-                ("drop the scratch database", f"drop it by hand: DROP DATABASE `{self.name}`")
+                ("drop the scratch database", f"drop it by hand: DROP DATABASE {quote_ident(self.name)}")
             print(f"alembic-ci: warning: could not {what[0]} {self.name} ({exc.orig}); {what[1]}", file=sys.stderr)
 
 
 def _objects(conn: sa.engine.Connection, database: str) -> list:
     """(name, DROP statement) of everything in ``database``: tables, views, sequences,
     routines, events (triggers go with their tables)."""
-    q = f"`{database}`"
     found = []
     rows = conn.execute(sa.text("SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
                                 "WHERE TABLE_SCHEMA = :db"), {"db": database})
     for name, kind in rows:
         keyword = {"VIEW": "VIEW", "SEQUENCE": "SEQUENCE"}.get(kind, "TABLE")
-        found.append((name, f"DROP {keyword} IF EXISTS {q}.`{name}`"))
+        found.append((name, f"DROP {keyword} IF EXISTS {quote_ident(database, name)}"))
     rows = conn.execute(sa.text("SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
                                 "WHERE ROUTINE_SCHEMA = :db"), {"db": database})
-    found.extend((name, f"DROP {kind} IF EXISTS {q}.`{name}`") for name, kind in rows)
+    found.extend((name, f"DROP {kind} IF EXISTS {quote_ident(database, name)}") for name, kind in rows)
     rows = conn.execute(sa.text("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :db"),
                         {"db": database})
-    found.extend((name, f"DROP EVENT IF EXISTS {q}.`{name}`") for (name,) in rows)
+    found.extend((name, f"DROP EVENT IF EXISTS {quote_ident(database, name)}") for (name,) in rows)
     return found

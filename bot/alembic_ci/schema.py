@@ -16,6 +16,8 @@ from typing import Optional
 
 import sqlalchemy as sa
 
+from .server import execute_text, quote_ident
+
 _INT_WIDTH = re.compile(r"^(tinyint|smallint|mediumint|int|integer|bigint)\(\d+\)")
 
 
@@ -71,7 +73,7 @@ def read_schema(conn: sa.engine.Connection, exclude: tuple = ()) -> Schema:
             schema[table].foreign_keys[name] = (cols + (column,), ref_table, ref_cols + (ref_column,), "", "")
     for name, table in schema.items():
         if table.foreign_keys:
-            create = conn.exec_driver_sql(f"SHOW CREATE TABLE `{name}`").fetchone()[1]
+            create = execute_text(conn, f"SHOW CREATE TABLE {quote_ident(name)}").fetchone()[1]
             for fk, on_delete, on_update in _fk_rules(create):
                 if fk in table.foreign_keys:
                     table.foreign_keys[fk] = table.foreign_keys[fk][:3] + (on_update, on_delete)

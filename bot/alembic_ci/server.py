@@ -149,6 +149,16 @@ def _unreachable_hint(url: URL) -> str:
             "(--health-cmd=\"mysqladmin ping\"), or raise --wait")
 
 
+def quote_ident(*parts: str) -> str:
+    """`db`.`table` for SQL text: each part in backticks, its own backticks doubled."""
+    return ".".join("`" + part.replace("`", "``") + "`" for part in parts)
+
+
+def execute_text(conn: sa.engine.Connection, sql: str):
+    """Run SQL text as is: PyMySQL %-formats a statement even without parameters, so % is doubled."""
+    return conn.exec_driver_sql(sql.replace("%", "%%"))
+
+
 def server_version(conn: sa.engine.Connection) -> str:
     version = conn.exec_driver_sql("SELECT VERSION()").scalar() or ""
     number = version.split("-")[0]

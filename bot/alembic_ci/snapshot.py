@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from . import __version__
 from .graph import Graph
 from .project import Project
+from .server import execute_text, quote_ident
 
 FORMAT = 1
 _MAX_ROWS = 10_000
@@ -156,48 +157,44 @@ def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connec
 
 def dump(conn: sa.engine.Connection) -> list[str]:
     """The scratch database as statements that recreate it: tables, then rows."""
-    tables = _execute(conn, "SHOW FULL TABLES").all()
+    tables = execute_text(conn, "SHOW FULL TABLES").all()
     other = [f"{name} ({kind.lower()})" for name, kind in tables if kind != "BASE TABLE"]
-    other += [f"{name} ({kind.lower()})" for name, kind in _execute(conn,
+    other += [f"{name} ({kind.lower()})" for name, kind in execute_text(conn,
         "SELECT TRIGGER_NAME, 'TRIGGER' FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
         "UNION ALL SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() "
         "UNION ALL SELECT EVENT_NAME, 'EVENT' FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()").all()]
     if other:
         raise NotCacheable(f"the schema at the base has more than tables: {', '.join(sorted(other)[:3])}")
     names = sorted(name for name, _ in tables)
-    statements = [_execute(conn, f"SHOW CREATE TABLE {_quote(name)}").one()[1] for name in names]
+    statements = [execute_text(conn, f"SHOW CREATE TABLE {quote_ident(name)}").one()[1] for name in names]
     if not names:
         return statements
     literal = _literal(conn)
-    counts = _execute(conn, " UNION ALL ".join(
-        f"SELECT {_text(literal(name))}, COUNT(*) FROM {_quote(name)}" for name in names)).all()
+    counts = execute_text(conn, " UNION ALL ".join(
+        f"SELECT {_text(literal(name))}, COUNT(*) FROM {quote_ident(name)}" for name in names)).all()
     filled = [name for name, count in counts if count]
     if sum(count for _, count in counts) > _MAX_ROWS:
         raise NotCacheable(f"the tables at the base hold more than {_MAX_ROWS} rows")
     if filled:
         columns: dict = {}
-        for table, column, extra in _execute(conn,
+        for table, column, extra in execute_text(conn,
                 "SELECT TABLE_NAME, COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
                 "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION").all():
             if not _GENERATED.search(extra):  # computed by the server, cannot be inserted
                 columns.setdefault(table, []).append(column)
         for name in filled:
-            cols = ", ".join(_quote(c) for c in columns[name])
+            cols = ", ".join(quote_ident(c) for c in columns[name])
             order = ", ".join(str(i) for i in range(1, len(columns[name]) + 1))
-            rows = _execute(conn, f"SELECT {cols} FROM {_quote(name)} ORDER BY {order}").all()
+            rows = execute_text(conn, f"SELECT {cols} FROM {quote_ident(name)} ORDER BY {order}").all()
             values = ",\n".join("(" + ", ".join(_text(literal(v)) for v in row) + ")" for row in rows)
-            statements.append(f"INSERT INTO {_quote(name)} ({cols}) VALUES\n{values}")
+            statements.append(f"INSERT INTO {quote_ident(name)} ({cols}) VALUES\n{values}")
     return statements
 
 
 def _run(conn: sa.engine.Connection, statements: list) -> None:
     for statement in statements:
-        _execute(conn, statement)
+        execute_text(conn, statement)
     commit(conn)
-
-
-def _execute(conn: sa.engine.Connection, sql: str):
-    return conn.exec_driver_sql(sql.replace("%", "%%"))  # without parameters the driver still formats
 
 
 def commit(conn: sa.engine.Connection) -> None:
@@ -209,18 +206,14 @@ def commit(conn: sa.engine.Connection) -> None:
 
 def _clear(conn: sa.engine.Connection) -> None:
     """Empty the scratch database again after a failed restore."""
-    tables = _execute(conn, "SHOW FULL TABLES").all()
+    tables = execute_text(conn, "SHOW FULL TABLES").all()
     _run(conn, ["SET SESSION foreign_key_checks = 0",
-                *(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {_quote(name)}" for name, kind in tables),
+                *(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {quote_ident(name)}" for name, kind in tables),
                 "SET SESSION foreign_key_checks = 1"])
 
 
 def _hash(statements: list) -> str:
     return hashlib.sha256("\0".join(statements).encode()).hexdigest()
-
-
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _literal(conn: sa.engine.Connection) -> Callable:

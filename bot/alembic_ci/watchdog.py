@@ -37,27 +37,33 @@ class StatementWatchdog:
     def _run(self) -> None:
         # A plain DBAPI connection, outside SQLAlchemy's pool and events: its queries are the
         # bot's own, outside the scratch database, not for the listeners that guard the replay.
-        try:
-            cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
-            raw = self.engine.dialect.connect(*cargs, **cparams)
-        except Exception:  # the server is gone: the replay itself reports that
-            return
+        raw = None
         interval = max(0.2, min(1.0, self.timeout / 4))
+        while not self._stop.wait(interval):
+            try:
+                if raw is None:
+                    cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+                    raw = self.engine.dialect.connect(*cargs, **cparams)
+                self._stop_overdue(raw)
+            except Exception:  # the connection broke (the server restarting?): a new one next round
+                self._close(raw)
+                raw = None
+        self._close(raw)
+
+    def _stop_overdue(self, raw) -> None:
+        cursor = raw.cursor()
         try:
-            while not self._stop.wait(interval):
-                cursor = raw.cursor()
-                try:
-                    cursor.execute(
-                        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s "
-                        "AND COMMAND = 'Query' AND TIME >= %s AND ID <> CONNECTION_ID()",
-                        (self.database, self.timeout))
-                    for (thread_id,) in cursor.fetchall():
-                        with contextlib.suppress(Exception):  # it may have finished meanwhile
-                            cursor.execute(f"KILL QUERY {int(thread_id)}")
-                finally:
-                    cursor.close()
-        except Exception:  # the admin connection broke: the replay reports the server's state
-            return
+            cursor.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s "
+                           "AND COMMAND = 'Query' AND TIME >= %s AND ID <> CONNECTION_ID()",
+                           (self.database, self.timeout))
+            for (thread_id,) in cursor.fetchall():
+                with contextlib.suppress(Exception):  # it may have finished meanwhile
+                    cursor.execute(f"KILL QUERY {int(thread_id)}")
         finally:
+            cursor.close()
+
+    @staticmethod
+    def _close(raw) -> None:
+        if raw is not None:
             with contextlib.suppress(Exception):
                 raw.close()
