@@ -103,13 +103,15 @@ def _caller_line(path: str) -> Optional[int]:
     """The line of the migration file that called the op (the innermost frame in that file)."""
     if not path:
         return None
-    real = _realpath(path)
+    frames = []
     frame = sys._getframe(2)
     while frame is not None:
-        if _realpath(frame.f_code.co_filename) == real:
+        if frame.f_code.co_filename == path:  # as the graph loaded it: the usual case
             return frame.f_lineno
+        frames.append(frame)
         frame = frame.f_back
-    return None
+    real = _realpath(path)
+    return next((f.f_lineno for f in frames if _realpath(f.f_code.co_filename) == real), None)
 
 
 @functools.lru_cache(maxsize=None)
