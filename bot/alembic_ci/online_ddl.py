@@ -123,9 +123,10 @@ def _suggested(variants: tuple, start: int, exc: Exception) -> int:
     (``start`` itself when the message suggests nothing we ask)."""
     match = _TRY.search(_message(exc))
     if match:
-        field, allowed = (0 if match.group(1).upper() == "ALGORITHM" else 1), set(match.group(2).upper().split("/"))
+        position = 0 if match.group(1).upper() == "ALGORITHM" else 1  # in (algorithm, lock)
+        allowed = set(match.group(2).upper().split("/"))
         for index in range(start, len(variants)):
-            if variants[index][field] in allowed:
+            if variants[index][position] in allowed:
                 return index
     return start
 
