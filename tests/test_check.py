@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import secrets
 import signal
@@ -377,3 +378,78 @@ def test_a_migration_reaching_into_another_database_is_refused_by_the_server(dem
     finally:
         with server_connection() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {other}")
+
+
+# `alembic init -t async`'s env.py, with the demo's models: it builds its own async engine from
+# sqlalchemy.url and ignores a shared connection.
+_ASYNC_ENV = '''
+import asyncio
+
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import async_engine_from_config
+
+from alembic import context
+from blog.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def do_run_migrations(connection):
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_async_migrations():
+    connectable = async_engine_from_config(config.get_section(config.config_ini_section, {}),
+                                           prefix="sqlalchemy.", poolclass=pool.NullPool)
+    async with connectable.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+    await connectable.dispose()
+
+
+asyncio.run(run_async_migrations())
+'''
+
+
+def _use_async_env(demo, url: str) -> None:
+    (demo.root / "alembic" / "env.py").write_text(_ASYNC_ENV)
+    ini = demo.root / "alembic.ini"
+    ini.write_text(re.sub(r"(?m)^sqlalchemy\.url = .*$", f"sqlalchemy.url = {url}", ini.read_text()))
+
+
+def test_an_async_env_py_gets_the_scratch_database_with_its_async_driver(demo):
+    _use_async_env(demo, "mysql+aiomysql://app:secret@db.internal:3306/app")
+    demo.add_revision("a5c000000001", "ae1027a6acf1", """
+        op.add_column('article', sa.Column('summary', sa.String(200)))
+        op.alter_column('user', 'username', type_=sa.String(10), existing_type=sa.String(20),
+                        existing_nullable=False)
+    """, message="async")
+    demo.add_model("""
+        Article.summary = Column(String(200))
+        User.__table__.c.username.type.length = 10
+    """)
+    result = demo.check("--base", "ae1027a6acf1", "--format", "json")
+    report = json.loads(result.out)
+    assert report["missing_migration"] is None and report["replayed"] == 3, result.out + result.err
+    [revision] = report["revisions"]
+    add, narrow = [s for s in revision["statements"] if s["sql"].startswith("ALTER")]
+    # Probed through the async driver's cursor like any other: each verdict from the server.
+    assert (add["algorithm"], narrow["algorithm"]) == ("INSTANT", "COPY")
+    # ... and watched: the narrowing is a risk, found with the column read before it ran.
+    assert [f["code"] for f in report["findings"]] == ["type-change-copies-table"], report["findings"]
+    assert "from VARCHAR(20) to VARCHAR(10)" in report["findings"][0]["message"]
+    # The snapshot cache saves the base through the async connection, and restores it.
+    cache = ["--base", "ae1027a6acf1", "--format", "json", "--cache-dir", str(demo.root / "cache")]
+    cold, warm = (json.loads(demo.check(*cache).out) for _ in range(2))
+    assert (cold["restored"], warm["restored"], warm["replayed"]) == (0, 2, 1)
+    assert warm["findings"] == report["findings"] and warm["revisions"][0]["statements"][0]["sql"] == add["sql"]
+
+
+def test_an_async_env_py_without_an_async_driver_in_the_ini_is_told_which_to_name(demo):
+    _use_async_env(demo, "mysql+pymysql://root@127.0.0.1:3306/alembic_demo")
+    result = demo.check()
+    assert result.code == 2
+    assert "runs the migrations on an async engine" in result.err and "mysql+aiomysql://" in result.err
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err

@@ -80,7 +80,10 @@ class Capture:
 
     # -- listeners -------------------------------------------------------------------------
     def _on_connect(self, dbapi_connection, connection_record) -> None:
-        if not type(dbapi_connection).__module__.startswith(_MYSQL_DRIVER_MODULES):
+        # An async driver's connection comes wrapped in SQLAlchemy's adapter, whose cursor runs
+        # synchronously here.
+        driver_connection = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        if not type(driver_connection).__module__.startswith(_MYSQL_DRIVER_MODULES):
             return
         cursor = dbapi_connection.cursor()
         try:

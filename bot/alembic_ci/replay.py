@@ -87,6 +87,9 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
     return env
 
 
+# SQLAlchemy's async MySQL dialects (mysql+aiomysql://, mysql+asyncmy://).
+_ASYNC_DRIVERS = ("aiomysql", "asyncmy")
+
 _REFLECTION = re.compile(r"\s*(SHOW|DESCRIBE|DESC|EXPLAIN)\b|.*\b(information_schema|performance_schema)\.",
                          re.IGNORECASE | re.DOTALL)
 
@@ -108,8 +111,8 @@ def replay(project: Project, graph: Graph, conn: sa.engine.Connection, capture: 
     config = project.config
     # env.py may read the URL (the `alembic init` template does) or the shared connection
     # (the cookbook pattern): both lead to the scratch database. Never the ini's own URL.
-    config.set_main_option("sqlalchemy.url",
-                           conn.engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    url = _url_for_env(config, conn.engine.url)
+    config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
     script = project.script
 
     def upgrade(rev, context):
@@ -121,6 +124,9 @@ def replay(project: Project, graph: Graph, conn: sa.engine.Connection, capture: 
         return steps
 
     config.attributes["connection"] = conn
+    # Nothing of ours stays open on it (a restore's reads hold metadata locks until the end of
+    # their transaction): an env.py that opens a connection of its own would wait on them.
+    commit(conn)
     env = _recording_environment(config, script, upgrade, result, capture, after_revision)
     try:
         with env:
@@ -138,6 +144,18 @@ def replay(project: Project, graph: Graph, conn: sa.engine.Connection, capture: 
         config.attributes.pop("connection", None)
     commit(conn)
     return result
+
+
+def _url_for_env(config, url: sa.engine.URL) -> sa.engine.URL:
+    """The scratch database's URL, with the driver alembic.ini's own URL names when that is an
+    async MySQL driver: the `alembic init -t async` template's engine refuses a sync one."""
+    try:
+        own = sa.engine.make_url(config.get_main_option("sqlalchemy.url") or "")
+    except Exception:  # no URL, a placeholder, an interpolation error: nothing to follow
+        return url
+    if own.get_backend_name() in ("mysql", "mariadb") and own.get_driver_name() in _ASYNC_DRIVERS:
+        return url.set(drivername=f"{url.get_backend_name()}+{own.get_driver_name()}")
+    return url
 
 
 def _failing_revision(result: ReplayResult) -> str:
@@ -166,6 +184,13 @@ def _env_failed(project: Project, exc: BaseException) -> ConfigError:
         return ConfigError(f"{where} called sys.exit({exc.code!r}) before any migration ran",
                            "env.py must configure the context and return; run `alembic upgrade head --sql` "
                            "to see why it exits")
+    if isinstance(exc, sa.exc.InvalidRequestError) and "async driver" in str(exc):
+        return ConfigError(
+            f"{where} runs the migrations on an async engine, and alembic.ini's sqlalchemy.url names no "
+            "async MySQL driver for alembic-ci to pass on",
+            "set sqlalchemy.url in alembic.ini to a mysql+aiomysql:// (or mysql+asyncmy://) URL: alembic-ci "
+            "replaces its host and database with the scratch database's and keeps the driver",
+        )
     variable = _missing_environment_variable(exc)
     if variable is not None:
         return ConfigError(

@@ -198,10 +198,13 @@ def _run(conn: sa.engine.Connection, statements: list) -> None:
 
 
 def commit(conn: sa.engine.Connection) -> None:
-    """Commit what runs on the connection (SQLAlchemy 2.x begins a transaction implicitly)."""
+    """Commit what runs on the connection: SQLAlchemy 2.x begins a transaction implicitly; 1.4
+    leaves the driver's own open after a read, holding the metadata locks of what it read."""
     transaction = conn.get_transaction()
     if transaction is not None and transaction.is_active:
         transaction.commit()
+    elif not conn.in_transaction():
+        conn.connection.commit()
 
 
 def _clear(conn: sa.engine.Connection) -> None:
@@ -219,7 +222,8 @@ def _hash(statements: list) -> str:
 def _literal(conn: sa.engine.Connection) -> Callable:
     """The driver's own rendering of a value as SQL (it knows the connection's escaping rules)."""
     dbapi = conn.connection.dbapi_connection
-    if type(dbapi).__module__.startswith("pymysql"):
+    dbapi = getattr(dbapi, "driver_connection", dbapi)  # an async driver's, inside SQLAlchemy's adapter
+    if type(dbapi).__module__.startswith(("pymysql", "aiomysql", "asyncmy")):
         return dbapi.escape
     if hasattr(dbapi, "literal"):  # mysqlclient
         return dbapi.literal
