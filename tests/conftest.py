@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,39 @@ class Result:
     err: str
 
 
+# `alembic init -t async`'s env.py, with the demo's models: it builds its own async engine from
+# sqlalchemy.url and ignores a shared connection.
+_ASYNC_ENV = '''
+import asyncio
+
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import async_engine_from_config
+
+from alembic import context
+from blog.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def do_run_migrations(connection):
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_async_migrations():
+    connectable = async_engine_from_config(config.get_section(config.config_ini_section, {}),
+                                           prefix="sqlalchemy.", poolclass=pool.NullPool)
+    async with connectable.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+    await connectable.dispose()
+
+
+asyncio.run(run_async_migrations())
+'''
+
+
 @dataclass
 class DemoProject:
     """A copy of the demo blog project in a temporary directory, to change at will."""
@@ -80,6 +114,12 @@ class DemoProject:
     def add_model(self, code: str) -> None:
         models = self.root / "blog" / "models.py"
         models.write_text(models.read_text() + "\n\n" + textwrap.dedent(code))
+
+    def use_async_env(self, url: str) -> None:
+        """The async template's env.py, alembic.ini's sqlalchemy.url set to ``url``."""
+        (self.root / "alembic" / "env.py").write_text(_ASYNC_ENV)
+        ini = self.root / "alembic.ini"
+        ini.write_text(re.sub(r"(?m)^sqlalchemy\.url = .*$", f"sqlalchemy.url = {url}", ini.read_text()))
 
     def run(self, *args: str, env: dict | None = None, timeout: float = 120) -> Result:
         """Run the CLI as a user would, in a separate process."""

@@ -111,6 +111,11 @@ def _env_connects_elsewhere(demo, stack):
     return check()
 
 
+def _env_async_without_async_driver(demo, stack):
+    demo.use_async_env("mysql+pymysql://root@127.0.0.1:3306/alembic_demo")
+    return check()
+
+
 def _empty_versions(demo, stack):
     for path in demo.versions.glob("*.py"):
         path.unlink()
@@ -290,6 +295,8 @@ CASES = [
     Case("env-not-utf8", _env_not_utf8, 2, ("env.py is not UTF-8 text", "save it as UTF-8")),
     Case("env-connects-elsewhere", _env_connects_elsewhere, 2,
          ("env.py opened a connection to database 'acitest_app", 'config.attributes["connection"]')),
+    Case("env-async-without-async-driver", _env_async_without_async_driver, 2,
+         ("runs the migrations on an async engine", "mysql+aiomysql://")),
     Case("empty-versions", _empty_versions, 2, ("no revision files in alembic/versions", "alembic revision --autogenerate")),
     Case("versions-missing", _versions_missing, 2, ("the versions folder alembic/versions does not exist",
                                                     "alembic revision --autogenerate")),
