@@ -406,3 +406,25 @@ def test_an_async_env_py_gets_the_scratch_database_with_its_async_driver(demo):
     assert (cold["restored"], warm["restored"], warm["replayed"]) == (0, 2, 1)
     assert warm["findings"] == report["findings"] and warm["revisions"][0]["statements"][0]["sql"] == add["sql"]
 
+
+
+def test_a_base_that_depends_on_another_branch_has_that_branch_below_it(demo):
+    # `alembic upgrade 0d0000000001` applies the audit branch first (depends_on its label):
+    # at that base it is old, not part of the change.
+    demo.add_revision("a0d170000001", None, """
+        op.create_table('audit_log', sa.Column('id', sa.Integer(), primary_key=True))
+    """, message="audit", extra="branch_labels = ('audit',)")
+    demo.add_revision("0d0000000001", "ae1027a6acf1", "op.add_column('article', sa.Column('audited', sa.Boolean()))",
+                      message="needs audit", extra="depends_on = 'audit'")
+    demo.add_revision("0e0000000002", "0d0000000001", "op.create_index('ix_article_audited', 'article', ['audited'])",
+                      message="index")
+    demo.add_model("""
+        from sqlalchemy import Boolean, Table
+        Article.audited = Column(Boolean, index=True)
+        Table('audit_log', Base.metadata, Column('id', Integer, primary_key=True))
+    """)
+    result = demo.check("--base", "0d0000000001", "--format", "json")
+    report = json.loads(result.out)
+    assert result.code == 0, result.out + result.err
+    assert [r["revision"] for r in report["revisions"]] == ["0e0000000002"]
+    assert report["replayed"] == 5 and report["missing_migration"] is None

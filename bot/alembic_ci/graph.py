@@ -42,14 +42,16 @@ class Graph:
         return alembic_util.to_tuple(self.files[rev].down_revision, default=())
 
     def ancestors(self, revs: Iterable[str]) -> set:
-        """The given revisions and every revision below them."""
+        """The given revisions and every revision `alembic upgrade` applies before them: their
+        down revisions and their depends_on (a revision or a branch label), recursively."""
         seen: set = set()
         stack = list(revs)
         while stack:
             rev = stack.pop()
             if rev not in seen:
                 seen.add(rev)
-                stack.extend(self.down_revisions(rev))
+                # Alembic's own resolution of both (private; the same from 1.9 to 1.x).
+                stack.extend(self.files[rev]._all_down_revisions)
         return seen
 
     def describe(self, rev: str) -> str:
