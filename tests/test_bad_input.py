@@ -116,6 +116,12 @@ def _env_async_without_async_driver(demo, stack):
     return check()
 
 
+def _ignore_comment_unknown_code(demo, stack):
+    demo.add_revision("1a7e00000009", "ae1027a6acf1",
+                      "op.drop_column('article', 'title')  # alembic-ci: ignore[drop-colum]", message="drop")
+    return check("--base", "ae1027a6acf1")
+
+
 def _empty_versions(demo, stack):
     for path in demo.versions.glob("*.py"):
         path.unlink()
@@ -297,6 +303,8 @@ CASES = [
          ("env.py opened a connection to database 'acitest_app", 'config.attributes["connection"]')),
     Case("env-async-without-async-driver", _env_async_without_async_driver, 2,
          ("runs the migrations on an async engine", "mysql+aiomysql://")),
+    Case("ignore-comment-unknown-code", _ignore_comment_unknown_code, 2,
+         ("1a7e00000009_drop.py:16: unknown risk code 'drop-colum'", "the codes are")),
     Case("empty-versions", _empty_versions, 2, ("no revision files in alembic/versions", "alembic revision --autogenerate")),
     Case("versions-missing", _versions_missing, 2, ("the versions folder alembic/versions does not exist",
                                                     "alembic revision --autogenerate")),

@@ -4,8 +4,8 @@ map the outcome to an exit code (0 passed, 1 a finding fails the check, 2 could 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
-import logging
 import os
 import sys
 import traceback
@@ -192,16 +192,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def run() -> None:
     """The console script: main(), then exit without tearing the interpreter down. Freeing a
     1000-revision replay's objects one by one takes ~0.3 s, and everything is written by now.
-    Not under a tracer or profiler (coverage, cProfile): they write their results at exit."""
+    Exit handlers still run (env.py's or a library's, coverage's); not at all under a tracer or
+    profiler, which may write its results after the program returns (cProfile)."""
     code = main()
-    if sys.gettrace() is not None or sys.getprofile() is not None:
+    if _traced():
         raise SystemExit(code)
-    logging.shutdown()  # env.py's logging handlers
+    atexit._run_exitfuncs()  # what a normal exit runs first (logging.shutdown among them)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
         os._exit(code)
+
+
+def _traced() -> bool:
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+: coverage's sysmon core, profilers
+    return monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6))
 
 
 def _run(args: argparse.Namespace) -> int:

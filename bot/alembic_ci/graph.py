@@ -41,9 +41,10 @@ class Graph:
     def down_revisions(self, rev: str) -> tuple:
         return alembic_util.to_tuple(self.files[rev].down_revision, default=())
 
-    def ancestors(self, revs: Iterable[str]) -> set:
+    def ancestors(self, revs: Iterable[str], dependencies: bool = True) -> set:
         """The given revisions and every revision `alembic upgrade` applies before them: their
-        down revisions and their depends_on (a revision or a branch label), recursively."""
+        down revisions and (unless ``dependencies`` is False) their depends_on, a revision or a
+        branch label, recursively."""
         seen: set = set()
         stack = list(revs)
         while stack:
@@ -51,7 +52,7 @@ class Graph:
             if rev not in seen:
                 seen.add(rev)
                 # Alembic's own resolution of both (private; the same from 1.9 to 1.x).
-                stack.extend(self.files[rev]._all_down_revisions)
+                stack.extend(self.files[rev]._all_down_revisions if dependencies else self.down_revisions(rev))
         return seen
 
     def describe(self, rev: str) -> str:
@@ -192,7 +193,7 @@ def _multiple_heads(graph: Graph) -> list[Finding]:
 def common_ancestor(graph: Graph, heads: list[str]) -> Optional[str]:
     """The nearest revision below all the heads (None when they share no ancestor). The common
     ancestors are closed downwards, so the nearest ones are those with no child among them."""
-    common = set.intersection(*(graph.ancestors([h]) for h in heads))
+    common = set.intersection(*(graph.ancestors([h], dependencies=False) for h in heads))
     has_common_child = {parent for rev in common for parent in graph.down_revisions(rev) if parent in common}
     nearest = sorted(common - has_common_child)
     return nearest[0] if nearest else None

@@ -22,8 +22,8 @@ from .report import Refusal
 # Refusals: 1845 not supported, 1846 not supported with a reason, 1847 COPY needs a lock,
 # 4092 MySQL's instant row-version limit (64 instant changes per table).
 _REFUSED = {1845, 1846, 1847, 4092}
-# A variant this server's grammar lacks: syntax (a clause after PARTITION BY, INSTANT on MySQL's
-# CREATE INDEX), unknown ALGORITHM or LOCK value.
+# A variant this server's grammar lacks: syntax (a clause after PARTITION BY), unknown ALGORITHM
+# or LOCK value (NOCOPY on MySQL).
 _NOT_EXPRESSIBLE = {1064, 1800, 1801}
 
 # (algorithm, lock) in the order asked; the first accepted wins. None: no LOCK clause.

@@ -126,7 +126,8 @@ def _columns(conn, table: str, charsets: dict) -> Optional[dict]:
         reflected = inspector.get_columns(table)
     except sa.exc.NoSuchTableError:
         return None
-    table_charset = inspector.get_table_options(table).get("mysql_default charset")
+    # "mysql_default charset", or "mariadb_..." on a mariadb:// URL: the dialect's own prefix.
+    table_charset = inspector.get_table_options(table).get(f"{conn.dialect.name}_default charset")
     columns = {}
     for col in reflected:
         charset = _charset(col["type"], table_charset)

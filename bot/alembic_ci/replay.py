@@ -18,7 +18,7 @@ from .errors import ConfigError, ServerError, UnsafeConnection
 from .graph import Graph, error_line, is_encoding_error, one_line
 from .project import Project, relpath
 from .report import ERROR, Finding
-from .server import describe
+from .server import ASYNC_DRIVERS, describe
 from .snapshot import commit
 
 # MySQL error numbers worth a sentence of their own.
@@ -87,9 +87,6 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
     return env
 
 
-# SQLAlchemy's async MySQL dialects (mysql+aiomysql://, mysql+asyncmy://).
-_ASYNC_DRIVERS = ("aiomysql", "asyncmy")
-
 _REFLECTION = re.compile(r"\s*(SHOW|DESCRIBE|DESC|EXPLAIN)\b|.*\b(information_schema|performance_schema)\.",
                          re.IGNORECASE | re.DOTALL)
 
@@ -153,7 +150,7 @@ def _url_for_env(config, url: sa.engine.URL) -> sa.engine.URL:
         own = sa.engine.make_url(config.get_main_option("sqlalchemy.url") or "")
     except Exception:  # no URL, a placeholder, an interpolation error: nothing to follow
         return url
-    if own.get_backend_name() in ("mysql", "mariadb") and own.get_driver_name() in _ASYNC_DRIVERS:
+    if own.get_backend_name() in ("mysql", "mariadb") and own.get_driver_name() in ASYNC_DRIVERS:
         return url.set(drivername=f"{url.get_backend_name()}+{own.get_driver_name()}")
     return url
 

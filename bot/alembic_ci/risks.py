@@ -24,6 +24,8 @@ from sqlalchemy.sql.type_api import to_instance
 from .operations import ColumnState, OpRecord
 from .project import relpath
 from .report import ERROR, WARNING, Finding
+from .rules import RULES
+from .errors import ConfigError
 from .settings import Settings
 
 _DIALECT = mysql.dialect()
@@ -455,7 +457,13 @@ def _inline_ignores(path: str, line: Optional[int], sources: dict) -> frozenset:
     for number in range(start, end + 1):
         text = comments.get(number, ("", False))[0]
         for match in _IGNORE.finditer(text):
-            codes.update(code.strip().lower() for code in match.group(1).split(","))
+            found = {code.strip().lower() for code in match.group(1).split(",")}
+            unknown = sorted(found - set(RULES))
+            if unknown:  # a typo would leave the finding it meant to silence, unexplained
+                raise ConfigError(f"{relpath(path)}:{number}: unknown risk code {', '.join(map(repr, unknown))} "
+                                  "in an `# alembic-ci: ignore[...]` comment",
+                                  f"the codes are {', '.join(RULES)} (docs/risks.md)")
+            codes.update(found)
     return frozenset(codes)
 
 

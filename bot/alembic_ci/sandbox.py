@@ -127,9 +127,9 @@ class ScratchDatabase:
             grantable = quote_ident(re.sub(r"([\\_%])", r"\\\1", self.name))
             # 'localhost' too: an anonymous ''@'localhost' (MariaDB's default install) would
             # otherwise take socket connections from '%'.
-            for host in ("%%", "localhost"):  # %% : the DBAPI's format paramstyle
-                conn.exec_driver_sql(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
-                conn.exec_driver_sql(f"GRANT ALL PRIVILEGES ON {grantable.replace('%', '%%')}.* TO '{user}'@'{host}'")
+            for host in ("%", "localhost"):
+                execute_text(conn, f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
+                execute_text(conn, f"GRANT ALL PRIVILEGES ON {grantable}.* TO '{user}'@'{host}'")
             confined = self.url.set(username=user, password=password)
             create_server_engine(confined).connect().close()  # e.g. an auth plugin the driver lacks
         except DBAPIError as exc:
@@ -143,7 +143,7 @@ class ScratchDatabase:
     def _drop_user(self, conn: sa.engine.Connection) -> None:
         if self._user is not None:
             with contextlib.suppress(DBAPIError):
-                conn.exec_driver_sql(f"DROP USER IF EXISTS '{self._user}'@'%%', '{self._user}'@'localhost'")
+                execute_text(conn, f"DROP USER IF EXISTS '{self._user}'@'%', '{self._user}'@'localhost'")
             self._user = None
 
     def _check_empty(self, conn: sa.engine.Connection) -> None:

@@ -15,6 +15,8 @@ from .errors import ConfigError, ServerError
 
 # Client error numbers that mean "nobody answered (yet)": worth waiting for a starting service.
 _NOT_YET = {2002, 2003, 2006, 2013}
+# SQLAlchemy's async MySQL dialects (mysql+aiomysql://, mysql+asyncmy://).
+ASYNC_DRIVERS = ("aiomysql", "asyncmy")
 _DRIVERS = {"pymysql": "PyMySQL", "mysqldb": "mysqlclient", "mysqlconnector": "mysql-connector-python",
             "mariadbconnector": "mariadb", "asyncmy": "asyncmy", "aiomysql": "aiomysql"}
 
@@ -34,6 +36,10 @@ def parse_url(text: str) -> URL:
             f"the database URL is for {backend}, not MySQL",
             "alembic-ci replays migrations on MySQL 8 (or MariaDB): pass a mysql+pymysql://USER@HOST:3306/ URL",
         )
+    if url.get_driver_name() in ASYNC_DRIVERS:
+        # alembic-ci's own connections are synchronous; an async env.py still gets its driver
+        # back (replay.py) when alembic.ini's URL names it.
+        url = url.set(drivername=f"{backend}+pymysql")
     return url
 
 
@@ -53,7 +59,8 @@ def create_server_engine(url: URL) -> Engine:
 
 def create_engine(url: URL) -> Engine:
     connect_args = {}
-    if url.query.get("unix_socket") and url.get_driver_name() == "pymysql":
+    if url.query.get("unix_socket") and url.get_driver_name() == "pymysql" \
+            and not any(key.startswith("ssl") for key in url.query):
         # Local: TLS buys nothing, and PyMySQL builds an SSL context (~50 ms) for each connection.
         connect_args["ssl_disabled"] = True
     try:
@@ -155,8 +162,11 @@ def quote_ident(*parts: str) -> str:
 
 
 def execute_text(conn: sa.engine.Connection, sql: str):
-    """Run SQL text as is: PyMySQL %-formats a statement even without parameters, so % is doubled."""
-    return conn.exec_driver_sql(sql.replace("%", "%%"))
+    """Run SQL text as is: a driver with %s placeholders (PyMySQL, mysqlclient) %-formats a
+    statement even without parameters, so % is doubled for those."""
+    if conn.dialect.paramstyle in ("format", "pyformat"):
+        sql = sql.replace("%", "%%")
+    return conn.exec_driver_sql(sql)
 
 
 def server_version(conn: sa.engine.Connection) -> str:

@@ -43,6 +43,8 @@ class StatementWatchdog:
             try:
                 if raw is None:
                     cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+                    if self.engine.dialect.driver in ("pymysql", "mysqldb"):
+                        cparams.setdefault("connect_timeout", 5)  # a server gone must not stall the exit
                     raw = self.engine.dialect.connect(*cargs, **cparams)
                 self._stop_overdue(raw)
             except Exception:  # the connection broke (the server restarting?): a new one next round

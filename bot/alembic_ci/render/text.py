@@ -47,7 +47,7 @@ def render_text(report: Report, color: bool = False) -> str:
     if report.heads:
         facts.append("head" + "s" * (len(report.heads) > 1) + " " + ", ".join(report.heads))
     if report.server:
-        facts.append(f"{report.replayed} revisions replayed"
+        facts.append(f"{report.replayed} revision{'s' * (report.replayed != 1)} replayed"
                      + (f" after {report.restored} restored from the snapshot cache" if report.restored else ""))
     if facts:
         out.append(paint("  " + " · ".join(facts), "dim"))
