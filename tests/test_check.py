@@ -428,3 +428,11 @@ def test_a_base_that_depends_on_another_branch_has_that_branch_below_it(demo):
     assert result.code == 0, result.out + result.err
     assert [r["revision"] for r in report["revisions"]] == ["0e0000000002"]
     assert report["replayed"] == 5 and report["missing_migration"] is None
+
+
+def test_an_async_database_url_is_used_for_the_bots_own_connections_too(demo):
+    demo.use_async_env("mysql+aiomysql://app:secret@db.internal:3306/app")
+    url = SERVER_URL.replace("mysql+pymysql://", "mysql+aiomysql://")
+    result = demo.run("check", "--database-url", url, "-q", "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["replayed"] == 2
