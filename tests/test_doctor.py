@@ -108,8 +108,13 @@ def test_behind_head_lists_the_pending_revisions_in_order(demo, live):
     demo.add_revision("c0ffee000001", "ae1027a6acf1",
                       "op.add_column('article', sa.Column('summary', sa.String(200)))", message="add summary")
     migrate(demo, live, "upgrade", "1975ea83b712")
-    code, report = diagnose(demo, live)
+    result = doctor(demo, live_url(live), "--format", "json")
+    code, report = result.code, json.loads(result.out)
     assert code == 1
+    # The one line on stderr, whatever the format: the state and the commands to run.
+    [line] = result.err.strip().splitlines()
+    assert line.startswith("alembic-ci: failed: the database is at 1975ea83b712, behind head")
+    assert line.endswith("Fix: `alembic upgrade head`")
     assert report["state"] == "behind"
     assert report["current"] == ["1975ea83b712"]
     assert [(p["revision"], p["message"]) for p in report["pending"]] == [

@@ -160,7 +160,11 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"alembic-ci: error: {args.redact(verdict_line(diagnosis.findings) or diagnosis.summary)}",
               file=sys.stderr)
         return EXIT_CANNOT_CHECK
-    return EXIT_PASSED if diagnosis.healthy else EXIT_FAILED
+    if diagnosis.healthy:
+        return EXIT_PASSED
+    fix = f" Fix: {' then '.join(f'`{command}`' for command in diagnosis.fix)}" if diagnosis.fix else ""
+    print(f"alembic-ci: failed: {args.redact(diagnosis.summary)}.{fix}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def write_output(render_to: Callable[[bool], str], args: argparse.Namespace) -> None:
