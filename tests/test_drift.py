@@ -76,6 +76,22 @@ def test_string_without_length_is_a_model_error_naming_model_and_column(demo):
     assert report["missing_migration"]["sql"][0].startswith("-- AddColumnOp cannot be rendered for MySQL")
 
 
+def test_a_foreign_key_to_a_misspelt_table_is_a_model_error_saying_so(demo):
+    demo.add_model("""
+        class Comment(Base):
+            __tablename__ = "comment"
+            id = Column(Integer, primary_key=True)
+            article_id = Column(ForeignKey("articles.id"))  # the table is `article`
+    """)
+    result, report = _report(demo)
+    assert result.code == 1
+    [error] = [f for f in report["findings"] if f["code"] == "model-error"]
+    assert error["message"].startswith("Comment.article_id (comment.article_id): ForeignKey('articles.id') "
+                                       "references nothing in the models"), error
+    assert "'articles'" in error["message"] and "ForeignKey('users.id')" in error["detail"]
+    assert "VARCHAR" not in error["message"] + error["detail"] and error["file"] == "blog/models.py"
+
+
 def test_env_py_without_target_metadata_still_replays_and_warns(demo):
     env = demo.root / "alembic" / "env.py"
     env.write_text(env.read_text().replace("target_metadata = Base.metadata", "target_metadata = None"))

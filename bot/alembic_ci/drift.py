@@ -20,7 +20,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.dialects import mysql
-from sqlalchemy.exc import CompileError
+from sqlalchemy.exc import CompileError, NoReferencedColumnError, NoReferencedTableError
 
 from .capture import tidy_sql
 from .graph import one_line
@@ -121,25 +121,39 @@ def _equivalent(inspected: sa.types.TypeEngine, model: sa.types.TypeEngine) -> b
 
 
 def _model_errors(metadatas: list, dialect) -> Iterable[Finding]:
-    """Column types that cannot exist on MySQL (``String()`` without a length) make the
-    comparison itself crash: name the model and the column instead."""
+    """Columns that make the comparison itself crash (a ForeignKey naming no table, ``String()``
+    without a length): name the model and the column instead."""
     models = None  # looked up on the first error only (importing the ORM costs ~0.1 s)
     for metadata in metadatas:
         for table in metadata.tables.values():
             for column in table.columns:
-                try:
-                    column.type.compile(dialect=dialect)
-                except CompileError as exc:
-                    models = _models_by_table() if models is None else models
-                    model = models.get(table.fullname)
-                    owner = f"{model.__name__}.{column.key}" if model else f"{table.fullname}.{column.name}"
-                    file, line = _source_of(model)
-                    yield Finding(
-                        "model-error", ERROR,
-                        f"{owner} ({table.fullname}.{column.name}): {exc} — the type cannot exist on MySQL",
-                        file=file, line=line,
-                        detail="Give String a length (String(255)) or use Text; MySQL has no VARCHAR without one.",
-                    )
+                problem = _column_problem(column, dialect)
+                if problem is None:
+                    continue
+                models = _models_by_table() if models is None else models
+                model = models.get(table.fullname)
+                owner = f"{model.__name__}.{column.key}" if model else f"{table.fullname}.{column.name}"
+                file, line = _source_of(model)
+                what, fix = problem
+                yield Finding("model-error", ERROR, f"{owner} ({table.fullname}.{column.name}): {what}",
+                              file=file, line=line, detail=fix)
+
+
+def _column_problem(column, dialect) -> Optional[tuple]:
+    """(what is wrong, what to do) with a model's column, or None."""
+    for foreign_key in column.foreign_keys:
+        try:
+            foreign_key.column  # resolves the target; a column without a type takes the target's
+        except (NoReferencedTableError, NoReferencedColumnError) as exc:
+            return (f"ForeignKey({foreign_key.target_fullname!r}) references nothing in the models ({exc})",
+                    "Name the referenced table and column as the models define them: the table's "
+                    "__tablename__, e.g. ForeignKey('users.id').")
+    try:
+        column.type.compile(dialect=dialect)
+    except CompileError as exc:
+        return (f"{exc} — the type cannot exist on MySQL",
+                "Give String a length (String(255)) or use Text; MySQL has no VARCHAR without one.")
+    return None
 
 
 def _models_by_table() -> dict:
