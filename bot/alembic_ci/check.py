@@ -59,6 +59,10 @@ def run_check(options: CheckOptions) -> Report:
         return report
     report.heads = graph.heads
     report.base = _resolve_base(options, graph, project)
+    if not report.base:
+        options.progress("no --base/--base-ref: every revision is under review and every table is new, so the "
+                         "risk rules skip the history's own drops and renames (--base-ref origin/main reviews a "
+                         "change)")
     old = graph.ancestors(report.base)
     reported = frozenset(rev for rev in graph.files if rev not in old)
 
