@@ -59,10 +59,6 @@ def run_check(options: CheckOptions) -> Report:
         return report
     report.heads = graph.heads
     report.base = _resolve_base(options, graph, project)
-    if not report.base:
-        options.progress("no --base/--base-ref: every revision is under review and every table is new, so the "
-                         "risk rules skip the history's own drops and renames (--base-ref origin/main reviews a "
-                         "change)")
     old = graph.ancestors(report.base)
     reported = frozenset(rev for rev in graph.files if rev not in old)
 
@@ -76,6 +72,10 @@ def run_check(options: CheckOptions) -> Report:
                 with scratch.connect() as conn:
                     _replay_and_compare(report, project, graph, old, cache, scratch, conn, capture, options)
             report.findings.extend(risks.findings(watch.records, settings, scratch.server))
+    if not report.base:
+        options.progress("no --base/--base-ref: every revision was under review and every table new, so the "
+                         "risk rules skipped the history's own drops and renames (--base-ref origin/main reviews "
+                         "a change)")
     report.timing = {"total_seconds": round(time.perf_counter() - started, 3),
                      "server_seconds": round(capture.server_seconds + scratch.server_seconds, 3)}
     return report
