@@ -267,6 +267,12 @@ def _migration_exits(demo, stack):
     return check()
 
 
+def _migration_table_typo(demo, stack):
+    demo.add_revision("a0000000a002", "ae1027a6acf1", "op.add_column('articles', sa.Column('theme', sa.String(20)))",
+                      message="theme")
+    return check()
+
+
 def _migration_expects_app_table(demo, stack):
     demo.add_revision("a0000000a001", "ae1027a6acf1", "op.add_column('settings', sa.Column('theme', sa.String(20)))",
                       message="theme")
@@ -348,6 +354,8 @@ CASES = [
     Case("migration-exits", _migration_exits, 1, ("e0000000e0e0", "raised SystemExit: no tenants configured")),
     Case("migration-expects-app-table", _migration_expects_app_table, 1,
          ("a0000000a001", "doesn't exist", "cannot upgrade from an empty database")),
+    Case("migration-table-typo", _migration_table_typo, 1,
+         ("a0000000a002", "doesn't exist", "did you mean `article`?")),
     Case("model-string-without-length", _model_string_without_length, 1,
          ("Article.slug", "VARCHAR requires a length", "String(255)")),
     Case("no-target-metadata", _no_target_metadata, 0, ("no target_metadata", "target_metadata = Base.metadata")),

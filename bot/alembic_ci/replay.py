@@ -3,6 +3,7 @@ every head, and record what each revision sends to the server."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import traceback
@@ -135,7 +136,7 @@ def replay(project: Project, graph: Graph, conn: sa.engine.Connection, capture: 
             raise _env_failed(project, exc) from exc
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             raise _server_gone(graph, result, conn.engine.url, exc) from exc
-        result.failure = _upgrade_failed(graph, result, capture, exc)
+        result.failure = _upgrade_failed(graph, result, capture, exc, conn)
     finally:
         capture.recording = False
         config.attributes.pop("connection", None)
@@ -232,7 +233,8 @@ def _missing_environment_variable(exc: BaseException) -> Optional[str]:
     return str(exc.args[0]) if in_os else None
 
 
-def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: BaseException) -> Finding:
+def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: BaseException,
+                    conn: sa.engine.Connection) -> Finding:
     revision = _failing_revision(result)
     statements = capture.take()
     path = graph.files[revision].path if revision in graph.files else None
@@ -248,7 +250,10 @@ def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: B
         message = f"{graph.describe(revision)} failed on the server: {server_error}"
         if failing is not None:
             detail.append(f"Statement:\n{failing.sql}")
-        if code in _HINTS:
+        likely = _likely_table(exc, conn, capture) if code == 1146 else None
+        if likely:
+            detail.append(likely)
+        elif code in _HINTS:
             detail.append(_HINTS[code])
     else:
         message = f"{graph.describe(revision)} raised {one_line(exc)}"
@@ -258,6 +263,24 @@ def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: B
         file=relpath(path) if path else None, line=error_line(exc, path) if path else None,
         revision=revision, detail="\n\n".join(detail) or None,
     )
+
+
+def _likely_table(exc: DBAPIError, conn: sa.engine.Connection, capture: Capture) -> Optional[str]:
+    """For "Table 'db.ordr' doesn't exist": the existing table its name is a typo of, if any."""
+    match = re.search(r"Table '(?:[^']*?\.)?([^'.]+)' doesn't exist", _server_error(exc))
+    if not match:
+        return None
+    try:
+        with capture.paused():
+            transaction = conn.get_transaction()  # the failed one, if Alembic left it open
+            if transaction is not None:
+                transaction.rollback()
+            tables = [row[0] for row in conn.exec_driver_sql("SHOW TABLES")]
+    except DBAPIError:  # the connection is gone: the plain hint
+        return None
+    close = difflib.get_close_matches(match.group(1), tables, n=1, cutoff=0.6)
+    return (f"No table `{match.group(1)}` exists at this point of the history; did you mean `{close[0]}`?"
+            if close else None)
 
 
 def _server_error(exc: DBAPIError) -> str:
