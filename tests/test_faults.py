@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from alembic_ci.embedded import data_parent
 from conftest import SERVER_URL, scratch_databases, spawn
 from tcp_proxy import Proxy
 
@@ -136,6 +137,32 @@ def test_crash_in_user_code_with_the_embedded_server_leaves_nothing(demo, tmp_pa
     assert "c7a500000001" in result.err and "raised RuntimeError: boom" in result.err
     assert _server_processes(str(scratch_tmp)) == []
     assert list(scratch_tmp.iterdir()) == []
+
+
+def test_embedded_server_data_directory_is_in_memory_and_removed(demo):
+    shm = Path("/dev/shm")
+    if data_parent() != str(shm):
+        pytest.skip("/dev/shm has less than 1 GiB free here (or TMPDIR is set)")
+    demo.add_revision("51ee90000006", "ae1027a6acf1", "op.execute('SELECT SLEEP(3)')", message="slow")
+    before = set(shm.glob("alembic-ci-*"))
+    env = {k: v for k, v in os.environ.items() if k != "TMPDIR"}
+    proc = spawn([sys.executable, "-m", "alembic_ci", "check", "-q", "--format", "json"], cwd=demo.root,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _wait_for(lambda: set(shm.glob("alembic-ci-*")) - before, 30)
+    (datadir,) = set(shm.glob("alembic-ci-*")) - before
+    _wait_for(lambda: _server_processes(f"--datadir={datadir}/data"), 30)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["replayed"] == 3
+    assert not datadir.exists() and _server_processes(str(datadir)) == []
+
+
+def test_data_directory_goes_to_a_memory_filesystem_only_with_room(tmp_path, monkeypatch):
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert data_parent([str(tmp_path / "missing"), str(tmp_path)], min_free=1) == str(tmp_path)
+    assert data_parent([str(tmp_path)], min_free=1 << 60) is None  # no room: the temporary directory
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert data_parent([str(tmp_path)], min_free=1) is None  # the user said where temporary files go
 
 
 def test_two_checks_at_once_on_one_server_do_not_collide(demo):
