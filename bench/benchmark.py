@@ -31,7 +31,7 @@ import pymysql
 import sqlalchemy as sa
 
 from alembic_ci import __version__
-from alembic_ci.embedded import embedded_server
+from alembic_ci.embedded import EmbeddedServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from history import generate  # noqa: E402
@@ -81,8 +81,8 @@ def server(url: Optional[str]) -> Iterator[sa.engine.URL]:
     if url:
         yield sa.engine.make_url(url)
     else:
-        with embedded_server(lambda m: None) as embedded:
-            yield embedded
+        with EmbeddedServer(lambda m: None) as embedded:
+            yield embedded.url()
 
 
 def connect(url: sa.engine.URL):

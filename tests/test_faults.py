@@ -139,6 +139,29 @@ def test_crash_in_user_code_with_the_embedded_server_leaves_nothing(demo, tmp_pa
     assert list(scratch_tmp.iterdir()) == []
 
 
+@pytest.mark.parametrize("args, slow_graph, said", [
+    (["-c", "missing.ini"], False, "no Alembic config at missing.ini"),
+    (["--base", "nosuchrev"], False, "--base nosuchrev: not a revision of this project"),
+    ([], True, "down_revision 'nosuchparent' names a revision no file defines"),
+], ids=["no-config", "bad-base", "bad-graph-after-the-server-is-up"])
+def test_embedded_server_started_early_is_killed_when_the_project_is_bad(demo, tmp_path, args, slow_graph, said):
+    """The server starts while the project loads: a project that cannot be checked stops it,
+    whether it was still initializing its data directory or already up."""
+    if slow_graph:  # a revision file slow to import, so that the server is up when the graph fails
+        demo.add_revision("b0b000000001", "nosuchparent", "pass", extra="import time\ntime.sleep(3)")
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    proc = spawn([sys.executable, "-m", "alembic_ci", "check", *args], cwd=demo.root, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(scratch_tmp)})
+    if slow_graph:
+        _wait_for(lambda: _server_processes(str(scratch_tmp)), 10)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and said in err
+    assert "embedded server" not in err and "Traceback" not in err
+    assert _server_processes(str(scratch_tmp)) == []
+    assert list(scratch_tmp.iterdir()) == []
+
+
 def test_embedded_server_data_directory_is_in_memory_and_removed(demo):
     shm = Path("/dev/shm")
     if data_parent() != str(shm):

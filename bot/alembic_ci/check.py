@@ -10,13 +10,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Optional
+from typing import Callable, ContextManager, Iterator, Optional, Union
 
 import sqlalchemy as sa
 
 from . import drift, gitbase, risks, snapshot
 from .capture import Capture
-from .embedded import embedded_server
+from .embedded import EmbeddedServer
 from .errors import ConfigError
 from .graph import Graph, load_graph
 from .operations import OperationWatch
@@ -50,21 +50,22 @@ class CheckOptions:
 
 def run_check(options: CheckOptions) -> Report:
     started = time.perf_counter()
-    project = load_project(options.config)
-    settings = load_settings(project.ini_path, options.fail_on)
-    report = Report(config=relpath(project.ini_path))
-    graph, findings = load_graph(project.script, project.version_locations)
-    report.findings.extend(findings)
-    if graph is None:
-        return report
-    report.heads = graph.heads
-    report.base = _resolve_base(options, graph, project)
-    old = graph.ancestors(report.base)
-    reported = frozenset(rev for rev in graph.files if rev not in old)
+    # The server first: an embedded one starts while the project loads.
+    with interrupts_raise(), _server(options) as server:
+        project = load_project(options.config)
+        settings = load_settings(project.ini_path, options.fail_on)
+        report = Report(config=relpath(project.ini_path))
+        graph, findings = load_graph(project.script, project.version_locations)
+        report.findings.extend(findings)
+        if graph is None:
+            return report
+        report.heads = graph.heads
+        report.base = _resolve_base(options, graph, project)
+        old = graph.ancestors(report.base)
+        reported = frozenset(rev for rev in graph.files if rev not in old)
 
-    cache = _cache(options, report)
-    with interrupts_raise(), _server(options) as server_url:
-        with ScratchDatabase(server_url, options.wait, options.progress, existing=options.scratch_database,
+        cache = _cache(options, report)
+        with ScratchDatabase(server.url(), options.wait, options.progress, existing=options.scratch_database,
                              statement_timeout=options.statement_timeout) as scratch:
             report.server = scratch.server
             with Capture(scratch.url, options.lock_wait_timeout, reported) as capture, \
@@ -81,7 +82,7 @@ def run_check(options: CheckOptions) -> Report:
     return report
 
 
-def _server(options: CheckOptions) -> ContextManager[sa.engine.URL]:
+def _server(options: CheckOptions) -> ContextManager["ScratchServer"]:
     return scratch_server(options.database_url or os.environ.get("ALEMBIC_CI_DATABASE_URL"),
                           options.scratch_database, options.progress)
 
@@ -133,18 +134,30 @@ def _cache(options: CheckOptions, report: Report) -> Optional[snapshot.Cache]:
     return snapshot.Cache(Path(directory), options.progress)
 
 
+class _GivenServer:
+    def __init__(self, url: sa.engine.URL) -> None:
+        self._url = url
+
+    def url(self) -> sa.engine.URL:
+        return self._url
+
+
+ScratchServer = Union[_GivenServer, EmbeddedServer]  # url(): the server, once it is up
+
+
 @contextlib.contextmanager
 def scratch_server(url: Optional[str], scratch_database: Optional[str],
-                   progress: Callable[[str], None]) -> Iterator[sa.engine.URL]:
-    """The server scratch databases go to: ``url``, else an embedded throwaway server."""
+                   progress: Callable[[str], None]) -> Iterator[ScratchServer]:
+    """The server scratch databases go to: ``url``, else an embedded throwaway server (started
+    now, in the background)."""
     if url:
-        yield parse_url(url)
+        yield _GivenServer(parse_url(url))
     elif scratch_database:
         raise ConfigError("--scratch-database names a database on a server, and no server URL was given",
                           "pass the server's URL too (--database-url for check, --scratch-url for doctor)")
     else:
-        with embedded_server(progress) as embedded_url:
-            yield embedded_url
+        with EmbeddedServer(progress) as embedded:
+            yield embedded
 
 
 def _resolve_base(options: CheckOptions, graph: Graph, project: Project) -> list:

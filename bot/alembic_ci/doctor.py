@@ -203,8 +203,8 @@ def _replay(project: Project, graph: Graph, options: DoctorOptions, diagnosis: D
     def snapshot(conn: sa.engine.Connection, revision: str, heads: tuple) -> None:
         snapshots.append(_Snapshot(heads, revision, read_schema(conn)))
 
-    with scratch_server(options.scratch_url, options.scratch_database, options.progress) as server_url:
-        with ScratchDatabase(server_url, options.wait, options.progress, existing=options.scratch_database,
+    with scratch_server(options.scratch_url, options.scratch_database, options.progress) as server:
+        with ScratchDatabase(server.url(), options.wait, options.progress, existing=options.scratch_database,
                              statement_timeout=options.statement_timeout) as scratch:
             options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
                              f"(scratch database {scratch.name}) to learn the schema at each...")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 from sqlalchemy.engine import URL
 
@@ -41,42 +43,131 @@ def find_server_binary() -> Optional[str]:
     return None
 
 
-@contextlib.contextmanager
-def embedded_server(progress: Callable[[str], None], startup_seconds: float = 60) -> Iterator[URL]:
-    binary = find_server_binary()
-    if binary is None:
-        raise ServerError("no --database-url was given and no mariadbd/mysqld binary was found", _INSTALL_HINT)
-    parent = data_parent()
-    datadir = tempfile.mkdtemp(prefix="alembic-ci-", dir=parent)
-    process = None
-    try:
-        where = "in memory" if parent else "temporary"
-        progress(f"starting an embedded server from {binary} ({where}, no TCP)...")
-        mariadb = "mariadb" in _version(binary).lower()
-        _initialize(binary, datadir, mariadb)
-        socket = os.path.join(datadir, "mysqld.sock")
-        args = [
-            binary, "--no-defaults", f"--datadir={datadir}/data", f"--socket={socket}",
-            "--skip-networking", f"--pid-file={datadir}/mysqld.pid", f"--log-error={datadir}/error.log",
-            "--innodb-buffer-pool-size=64M", _LOG_FILE_SIZE, "--skip-log-bin", "--character-set-server=utf8mb4",
-            # A scratch server: durability is worth nothing, speed is.
-            "--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0",
-            # One shared tablespace: creating and dropping a table touches no file of its own.
-            "--innodb-file-per-table=0",
-        ]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            args.append("--user=root")
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)  # a Ctrl-C in the terminal is ours to handle
-        _wait_for_socket(process, socket, datadir, startup_seconds)
-        yield URL.create("mysql+pymysql", username="root", host="localhost", query={"unix_socket": socket})
-    finally:
+class _Stopped(Exception):
+    """The check ended before the server was needed."""
+
+
+class EmbeddedServer:
+    """``with EmbeddedServer(progress) as server: ... server.url()``. The server starts in the
+    background on entering: initializing its data directory and starting it (~0.4 s, another
+    process) overlap loading the project. url() waits for it; leaving kills it and deletes its
+    directory, whatever state it reached."""
+
+    def __init__(self, progress: Callable[[str], None], startup_seconds: float = 60):
+        self._progress = progress
+        self._seconds = startup_seconds
+        self._binary = find_server_binary()
+        self._parent = data_parent()
+        self._datadir: Optional[str] = None
+        self._lock = threading.Lock()  # guards _child and _stopping between the two threads
+        self._child: Optional[subprocess.Popen] = None  # the initialization, then the server
+        self._stopping = False
+        self._error: Optional[BaseException] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def __enter__(self) -> "EmbeddedServer":
+        if self._binary is not None:
+            self._datadir = tempfile.mkdtemp(prefix="alembic-ci-", dir=self._parent)
+            self._thread = threading.Thread(target=self._start, name="alembic-ci-embedded-server", daemon=True)
+            self._thread.start()
+        return self
+
+    def url(self) -> URL:
+        if self._binary is None:
+            raise ServerError("no --database-url was given and no mariadbd/mysqld binary was found", _INSTALL_HINT)
+        where = "in memory" if self._parent else "temporary"
+        self._progress(f"starting an embedded server from {self._binary} ({where}, no TCP)...")
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return URL.create("mysql+pymysql", username="root", host="localhost", query={"unix_socket": self._socket})
+
+    def __exit__(self, *exc_info) -> None:
         with cleaning():
-            try:
-                if process is not None:
-                    _stop(process)
-            finally:
-                shutil.rmtree(datadir, ignore_errors=True)
+            with self._lock:
+                self._stopping = True
+                child = self._child
+            if child is not None and child.poll() is None:
+                # Its whole session (mariadb-install-db is a script running the server): the data
+                # is thrown away, so nothing needs a clean shutdown.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+            if self._thread is not None:
+                self._thread.join()
+            if self._datadir is not None:
+                shutil.rmtree(self._datadir, ignore_errors=True)
+
+    @property
+    def _socket(self) -> str:
+        return os.path.join(self._datadir, "mysqld.sock")
+
+    def _start(self) -> None:
+        """The background thread: its error is raised by url()."""
+        try:
+            self._initialize()
+            args = [
+                self._binary, "--no-defaults", f"--datadir={self._datadir}/data", f"--socket={self._socket}",
+                "--skip-networking", f"--pid-file={self._datadir}/mysqld.pid",
+                f"--log-error={self._datadir}/error.log", "--innodb-buffer-pool-size=64M", _LOG_FILE_SIZE,
+                "--skip-log-bin", "--character-set-server=utf8mb4",
+                # A scratch server: durability is worth nothing, speed is.
+                "--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0",
+                # One shared tablespace: creating and dropping a table touches no file of its own.
+                "--innodb-file-per-table=0", *_as_root(),
+            ]
+            self._wait_for_socket(self._spawn(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        except BaseException as exc:  # noqa: B902 - handed to the main thread as it is
+            self._error = exc
+
+    def _spawn(self, args: list, **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self._stopping:
+                raise _Stopped()
+            # Its own session: a Ctrl-C in the terminal is ours to handle, and __exit__ kills the group.
+            self._child = subprocess.Popen(args, start_new_session=True, **kwargs)
+            return self._child
+
+    def _initialize(self) -> None:
+        data = os.path.join(self._datadir, "data")
+        if "mariadb" in _version(self._binary).lower():
+            install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+            if install is None:
+                raise ServerError("mariadb-install-db was not found next to mariadbd", _INSTALL_HINT)
+            command = [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
+                       "--skip-test-db", _LOG_FILE_SIZE, *_as_root()]
+            if not self._binary.startswith("/usr/"):
+                command.append(f"--basedir={os.path.dirname(os.path.dirname(self._binary))}")
+        else:
+            command = [self._binary, "--no-defaults", "--initialize-insecure", f"--datadir={data}", _LOG_FILE_SIZE,
+                       *_as_root()]
+        process = self._spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = process.communicate()
+        if process.returncode != 0:
+            lines = (err or out).strip().splitlines()
+            # The cause, not the final "[ERROR] Aborting".
+            causes = [line for line in lines if "[ERROR]" in line and not line.endswith("Aborting")]
+            reason = (causes or lines[-1:] or ["no output"])[-1]
+            raise ServerError(f"the embedded server could not initialize its data directory ({reason})",
+                              "pass --database-url to use a running server instead")
+
+    def _wait_for_socket(self, process: subprocess.Popen) -> None:
+        import pymysql
+
+        deadline = time.monotonic() + self._seconds
+        while time.monotonic() < deadline and not self._stopping:
+            if process.poll() is not None:
+                raise ServerError(f"the embedded server exited at start ({_log_tail(self._datadir)})",
+                                  "pass --database-url to use a running server instead")
+            if os.path.exists(self._socket):
+                try:
+                    pymysql.connect(unix_socket=self._socket, user="root").close()
+                    return
+                except pymysql.err.OperationalError:
+                    pass
+            time.sleep(0.02)
+        raise ServerError(f"the embedded server did not start within {self._seconds:g} s "
+                          f"({_log_tail(self._datadir)})", "pass --database-url to use a running server instead")
 
 
 def data_parent(candidates=_MEMORY_DIRS, min_free: int = _MEMORY_MIN_FREE) -> Optional[str]:
@@ -101,49 +192,6 @@ def _version(binary: str) -> str:
         return ""
 
 
-def _initialize(binary: str, datadir: str, mariadb: bool) -> None:
-    data = os.path.join(datadir, "data")
-    user = ["--user=root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-    if mariadb:
-        install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
-        if install is None:
-            raise ServerError("mariadb-install-db was not found next to mariadbd", _INSTALL_HINT)
-        command = [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
-                   "--skip-test-db", _LOG_FILE_SIZE, *user]
-        basedir = os.path.dirname(os.path.dirname(binary))
-        if not binary.startswith("/usr/"):
-            command.append(f"--basedir={basedir}")
-    else:
-        command = [binary, "--no-defaults", "--initialize-insecure", f"--datadir={data}", _LOG_FILE_SIZE, *user]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        # The cause, not the final "[ERROR] Aborting".
-        causes = [line for line in lines if "[ERROR]" in line and not line.endswith("Aborting")]
-        reason = (causes or lines[-1:] or ["no output"])[-1]
-        raise ServerError(f"the embedded server could not initialize its data directory ({reason})",
-                          "pass --database-url to use a running server instead")
-
-
-def _wait_for_socket(process: subprocess.Popen, socket: str, datadir: str, seconds: float) -> None:
-    import pymysql
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerError(f"the embedded server exited at start ({_log_tail(datadir)})",
-                              "pass --database-url to use a running server instead")
-        if os.path.exists(socket):
-            try:
-                pymysql.connect(unix_socket=socket, user="root").close()
-                return
-            except pymysql.err.OperationalError:
-                pass
-        time.sleep(0.05)
-    raise ServerError(f"the embedded server did not start within {seconds:g} s ({_log_tail(datadir)})",
-                      "pass --database-url to use a running server instead")
-
-
 def _log_tail(datadir: str) -> str:
     try:
         with open(os.path.join(datadir, "error.log"), errors="replace") as log:
@@ -153,11 +201,5 @@ def _log_tail(datadir: str) -> str:
         return "no log"
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _as_root() -> list:
+    return ["--user=root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
