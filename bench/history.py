@@ -1,7 +1,8 @@
 """Synthetic Alembic projects for the benchmark: N revisions over N/4 tables (each table is
 created, gains a column, gains an index on it, has a column altered; with fewer tables, more
-turns of column, index, alter per table), real revision files, an
-env.py like `alembic init`'s (honouring a shared connection), and models matching head."""
+turns of column, index, alter per table; with more tables than revisions, each revision creates
+several), real revision files, an env.py like `alembic init`'s (honouring a shared connection),
+and models matching head."""
 
 from __future__ import annotations
 
@@ -106,7 +107,15 @@ def revision_id(i: int) -> str:
     return f"{i:04d}bench{i * 7919 % 1000:03d}"
 
 
-def _step(i: int, per_table: int) -> tuple[int, str, int]:
+def _plan(n: int, tables: int) -> list:
+    """Per revision, the (table, op, column) steps it makes."""
+    if tables > n:
+        return [[(t, OPS[0], 0) for t in range(i * tables // n, (i + 1) * tables // n)] for i in range(n)]
+    per_table = max(1, n // tables) if tables else 4
+    return [[_step(i, per_table)] for i in range(n)]
+
+
+def _step(i: int, per_table: int) -> tuple:
     """Revision i: (table, op, column). Each table is created, then gains columns in turns of
     add column, add index on it, alter it; column 0 is `amount`, and its turn alters `name`."""
     k = i % per_table
@@ -119,8 +128,8 @@ def _column(j: int) -> str:
     return "amount" if j == 0 else f"amount_{j}"
 
 
-def _upgrade_body(i: int, per_table: int) -> str:
-    table, op, j = _step(i, per_table)
+def _upgrade_body(step: tuple) -> str:
+    table, op, j = step
     name = f"t{table:04d}"
     if op == "create table":
         parent = (f',\n    sa.Column("parent_id", sa.Integer(), sa.ForeignKey("t{table - 1:04d}.id"), nullable=True)'
@@ -152,10 +161,9 @@ def _revision_file(rev: str, down, message: str, body: str) -> str:
             "def downgrade():\n    pass\n")
 
 
-def _models(n: int, per_table: int, pr: bool) -> str:
+def _models(plan: list, pr: bool) -> str:
     done: dict = {}  # table -> {column number -> ops applied to it}
-    for i in range(n):
-        table, op, j = _step(i, per_table)
+    for table, op, j in (step for steps in plan for step in steps):
         done.setdefault(table, {})
         if op != "create table":
             done[table].setdefault(j, set()).add(op)
@@ -182,7 +190,7 @@ def generate(root: Path, n: int, url: str, pr: bool = False, tables: int = 0) ->
     """Write the project under ``root``: n revisions over ``tables`` tables (default n/4); with
     ``pr``, one more revision (a new column on the first table, as a pull request would add).
     Returns the revision ids in order."""
-    per_table = max(1, n // tables) if tables else 4
+    plan = _plan(n, tables)
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True)
     (root / "migrations" / "env.py").write_text(ENV_PY)
@@ -192,9 +200,10 @@ def generate(root: Path, n: int, url: str, pr: bool = False, tables: int = 0) ->
     down = None
     for i in range(n):
         rev = revision_id(i)
-        table, op, _ = _step(i, per_table)
+        table, op, _ = plan[i][0]
+        what = f"{op} t{table:04d}" + (f" (and {len(plan[i]) - 1} more)" if len(plan[i]) > 1 else "")
         (versions / f"{rev}_{op.replace(' ', '_')}_t{table:04d}.py").write_text(
-            _revision_file(rev, down, f"{op} t{table:04d}", _upgrade_body(i, per_table)))
+            _revision_file(rev, down, what, "\n".join(_upgrade_body(step) for step in plan[i])))
         revs.append(rev)
         down = rev
     if pr:
@@ -203,5 +212,5 @@ def generate(root: Path, n: int, url: str, pr: bool = False, tables: int = 0) ->
             rev, down, "add t0000.note",
             'op.add_column("t0000", sa.Column("note", sa.String(200), nullable=True))'))
         revs.append(rev)
-    (root / "models.py").write_text(_models(n, per_table, pr))
+    (root / "models.py").write_text(_models(plan, pr))
     return revs
