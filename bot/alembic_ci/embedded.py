@@ -24,12 +24,13 @@ from .sandbox import cleaning
 
 _SEARCH = ["/usr/sbin", "/usr/libexec", "/usr/local/sbin", "/usr/local/mysql/bin", "/opt/homebrew/bin"]
 # A memory filesystem is used only with this much free: a data migration filling it would fail
-# like a broken migration (the data directory itself takes ~60 MB). Docker's default /dev/shm,
+# like a broken migration (the data directory itself takes ~50 MB). Docker's default /dev/shm,
 # 64 MB, is too small: inside the action's container the data directory stays on disk.
 _MEMORY_DIRS = ("/dev/shm",)
 _MEMORY_MIN_FREE = 1 << 30
-# Redo log size: the 96 MB default would be the biggest file in a data directory held in memory.
-_LOG_FILE_SIZE = "--innodb-log-file-size=32M"
+# MariaDB's redo log: its 96 MB default would be the biggest file of a data directory in memory.
+# (MySQL 8.0.30+ sizes its redo log with another variable; its default is left alone.)
+_MARIADB_LOG_FILE_SIZE = "--innodb-log-file-size=32M"
 _INSTALL_HINT = ("install a server (Debian/Ubuntu: `sudo apt-get install mariadb-server`; macOS: "
                  "`brew install mysql`) or pass --database-url mysql+pymysql://USER@HOST:3306/")
 
@@ -105,12 +106,13 @@ class EmbeddedServer:
     def _start(self) -> None:
         """The background thread: its error is raised by url()."""
         try:
-            self._initialize()
+            mariadb = "mariadb" in _version(self._binary).lower()
+            self._initialize(mariadb)
             args = [
                 self._binary, "--no-defaults", f"--datadir={self._datadir}/data", f"--socket={self._socket}",
                 "--skip-networking", f"--pid-file={self._datadir}/mysqld.pid",
-                f"--log-error={self._datadir}/error.log", "--innodb-buffer-pool-size=64M", _LOG_FILE_SIZE,
-                "--skip-log-bin", "--character-set-server=utf8mb4",
+                f"--log-error={self._datadir}/error.log", "--innodb-buffer-pool-size=64M",
+                *([_MARIADB_LOG_FILE_SIZE] if mariadb else []), "--skip-log-bin", "--character-set-server=utf8mb4",
                 # A scratch server: durability is worth nothing, speed is.
                 "--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0",
                 # One shared tablespace: creating and dropping a table touches no file of its own.
@@ -128,19 +130,18 @@ class EmbeddedServer:
             self._child = subprocess.Popen(args, start_new_session=True, **kwargs)
             return self._child
 
-    def _initialize(self) -> None:
+    def _initialize(self, mariadb: bool) -> None:
         data = os.path.join(self._datadir, "data")
-        if "mariadb" in _version(self._binary).lower():
+        if mariadb:
             install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
             if install is None:
                 raise ServerError("mariadb-install-db was not found next to mariadbd", _INSTALL_HINT)
             command = [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
-                       "--skip-test-db", _LOG_FILE_SIZE, *_as_root()]
+                       "--skip-test-db", _MARIADB_LOG_FILE_SIZE, *_as_root()]
             if not self._binary.startswith("/usr/"):
                 command.append(f"--basedir={os.path.dirname(os.path.dirname(self._binary))}")
         else:
-            command = [self._binary, "--no-defaults", "--initialize-insecure", f"--datadir={data}", _LOG_FILE_SIZE,
-                       *_as_root()]
+            command = [self._binary, "--no-defaults", "--initialize-insecure", f"--datadir={data}", *_as_root()]
         process = self._spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = process.communicate()
         if process.returncode != 0:
