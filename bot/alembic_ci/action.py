@@ -23,7 +23,9 @@ from sqlalchemy.engine import make_url
 
 from .check import CheckOptions, run_check
 from .cli import exit_code
+from .embedded import scratch_server
 from .errors import Interrupted, EXIT_CANNOT_CHECK, CannotCheck, ConfigError
+from .interrupts import interrupts_raise
 from .publish import github as gh_publish
 from .publish.workflow import SUMMARY_MAX_BYTES, Workflow
 from .render.json import render_json
@@ -110,7 +112,7 @@ def read_config(env: Mapping[str, str]) -> ActionConfig:
         workspace=workspace,
         working_directory=working_directory,
         config=_input(env, "config", "alembic.ini"),
-        database_url=_input(env, "database-url") or None,
+        database_url=_input(env, "database-url") or env.get("ALEMBIC_CI_DATABASE_URL") or None,
         install=_input(env, "install", "auto"),
         token=_input(env, "github-token"),
         comment=_flag(env, "comment", True),
@@ -193,11 +195,11 @@ def run(config: ActionConfig, workflow: Workflow, client) -> int:
     try:
         os.chdir(config.working_directory)  # env.py and script_location are relative to it
         install(config.install, config.working_directory, workflow)
-        with workflow.group(f"alembic-ci: replay {config.project_key} on MySQL"):
+        with workflow.group(f"alembic-ci: replay {config.project_key} on MySQL"), interrupts_raise(), \
+                scratch_server(config.database_url, None) as server:
             report = run_check(CheckOptions(
-                config=config.config, database_url=config.database_url, base_ref=config.base_ref,
-                fail_on=config.fail_on, cache_dir=str(config.cache_dir) if config.cache_dir else None,
-                progress=workflow.log))
+                config=config.config, base_ref=config.base_ref, fail_on=config.fail_on,
+                cache_dir=str(config.cache_dir) if config.cache_dir else None, progress=workflow.log), server)
         _paths_from_workspace(report, config)
     except CannotCheck as exc:
         error = str(exc)

@@ -4,27 +4,25 @@ replay (with online-DDL verdicts and the operations watched) -> drift -> risks -
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Optional, Union
+from typing import Callable, Optional
 
 import sqlalchemy as sa
 
 from . import drift, gitbase, risks, snapshot
 from .capture import Capture
-from .embedded import EmbeddedServer
+from .embedded import ScratchServer
 from .errors import ConfigError
 from .graph import Graph, load_graph
 from .operations import OperationWatch
 from .project import Project, load_project, relpath
 from .replay import AfterRevision, ReplayResult, replay
 from .report import Report, RevisionReport
-from .sandbox import ScratchDatabase, interrupts_raise
-from .server import parse_url
+from .sandbox import ScratchDatabase
 from .settings import load_settings
 
 
@@ -35,7 +33,6 @@ def progress_to_stderr(message: str) -> None:
 @dataclass
 class CheckOptions:
     config: str = "alembic.ini"
-    database_url: Optional[str] = None  # a server; None starts the embedded one
     base: list = field(default_factory=list)  # report only revisions after these
     base_ref: Optional[str] = None  # ... or after the heads at this git commit
     lock_wait_timeout: int = 60
@@ -48,31 +45,32 @@ class CheckOptions:
     progress: Callable[[str], None] = progress_to_stderr
 
 
-def run_check(options: CheckOptions) -> Report:
+def run_check(options: CheckOptions, server: ScratchServer) -> Report:
+    """``server``: from embedded.scratch_server(), entered by the caller early (an embedded one
+    starts in the background while the bot loads), inside interrupts_raise() (a signal then
+    cleans up both)."""
     started = time.perf_counter()
-    # The server first: an embedded one starts while the project loads.
-    with interrupts_raise(), _server(options) as server:
-        project = load_project(options.config)
-        settings = load_settings(project.ini_path, options.fail_on)
-        report = Report(config=relpath(project.ini_path))
-        graph, findings = load_graph(project.script, project.version_locations)
-        report.findings.extend(findings)
-        if graph is None:
-            return report
-        report.heads = graph.heads
-        report.base = _resolve_base(options, graph, project)
-        old = graph.ancestors(report.base)
-        reported = frozenset(rev for rev in graph.files if rev not in old)
+    project = load_project(options.config)
+    settings = load_settings(project.ini_path, options.fail_on)
+    report = Report(config=relpath(project.ini_path))
+    graph, findings = load_graph(project.script, project.version_locations)
+    report.findings.extend(findings)
+    if graph is None:
+        return report
+    report.heads = graph.heads
+    report.base = _resolve_base(options, graph, project)
+    old = graph.ancestors(report.base)
+    reported = frozenset(rev for rev in graph.files if rev not in old)
 
-        cache = _cache(options, report)
-        with ScratchDatabase(server.url(), options.wait, options.progress, existing=options.scratch_database,
-                             statement_timeout=options.statement_timeout) as scratch:
-            report.server = scratch.server
-            with Capture(scratch.url, options.lock_wait_timeout, reported) as capture, \
-                    OperationWatch(capture, {rev: graph.files[rev].path for rev in reported}) as watch:
-                with scratch.connect() as conn:
-                    _replay_and_compare(report, project, graph, old, cache, scratch, conn, capture, options)
-            report.findings.extend(risks.findings(watch.records, settings, scratch.server))
+    cache = _cache(options, report)
+    with ScratchDatabase(server.url(options.progress), options.wait, options.progress,
+                         existing=options.scratch_database, statement_timeout=options.statement_timeout) as scratch:
+        report.server = scratch.server
+        with Capture(scratch.url, options.lock_wait_timeout, reported) as capture, \
+                OperationWatch(capture, {rev: graph.files[rev].path for rev in reported}) as watch:
+            with scratch.connect() as conn:
+                _replay_and_compare(report, project, graph, old, cache, scratch, conn, capture, options)
+        report.findings.extend(risks.findings(watch.records, settings, scratch.server))
     if not report.base:
         options.progress("no --base/--base-ref: every revision was under review and every table new, so the "
                          "risk rules skipped the history's own drops and renames (--base-ref origin/main reviews "
@@ -80,11 +78,6 @@ def run_check(options: CheckOptions) -> Report:
     report.timing = {"total_seconds": round(time.perf_counter() - started, 3),
                      "server_seconds": round(capture.server_seconds + scratch.server_seconds, 3)}
     return report
-
-
-def _server(options: CheckOptions) -> ContextManager["ScratchServer"]:
-    return scratch_server(options.database_url or os.environ.get("ALEMBIC_CI_DATABASE_URL"),
-                          options.scratch_database, options.progress)
 
 
 def _replay_and_compare(report: Report, project: Project, graph: Graph, old: set,
@@ -132,32 +125,6 @@ def _cache(options: CheckOptions, report: Report) -> Optional[snapshot.Cache]:
         options.progress("snapshot cache: no --base/--base-ref, so no base to keep: full replay")
         return None
     return snapshot.Cache(Path(directory), options.progress)
-
-
-class _GivenServer:
-    def __init__(self, url: sa.engine.URL) -> None:
-        self._url = url
-
-    def url(self) -> sa.engine.URL:
-        return self._url
-
-
-ScratchServer = Union[_GivenServer, EmbeddedServer]  # url(): the server, once it is up
-
-
-@contextlib.contextmanager
-def scratch_server(url: Optional[str], scratch_database: Optional[str],
-                   progress: Callable[[str], None]) -> Iterator[ScratchServer]:
-    """The server scratch databases go to: ``url``, else an embedded throwaway server (started
-    now, in the background)."""
-    if url:
-        yield _GivenServer(parse_url(url))
-    elif scratch_database:
-        raise ConfigError("--scratch-database names a database on a server, and no server URL was given",
-                          "pass the server's URL too (--database-url for check, --scratch-url for doctor)")
-    else:
-        with EmbeddedServer(progress) as embedded:
-            yield embedded
 
 
 def _resolve_base(options: CheckOptions, graph: Graph, project: Project) -> list:

@@ -21,13 +21,15 @@ from sqlalchemy import event
 
 from . import drift
 from .capture import Capture
-from .check import progress_to_stderr, scratch_server
+from .check import progress_to_stderr
+from .embedded import scratch_server
 from .errors import ConfigError, ServerError
 from .graph import Graph, load_graph
 from .project import Project, load_project, relpath
 from .replay import replay
 from .report import WARNING, Finding, MissingMigration
-from .sandbox import ScratchDatabase, interrupts_raise
+from .interrupts import interrupts_raise
+from .sandbox import ScratchDatabase
 from .schema import Schema, differences, distance, read_schema
 from .server import connect_with_wait, create_engine, describe, execute_text, parse_url, quote_ident, server_version
 
@@ -203,8 +205,8 @@ def _replay(project: Project, graph: Graph, options: DoctorOptions, diagnosis: D
     def snapshot(conn: sa.engine.Connection, revision: str, heads: tuple) -> None:
         snapshots.append(_Snapshot(heads, revision, read_schema(conn)))
 
-    with scratch_server(options.scratch_url, options.scratch_database, options.progress) as server:
-        with ScratchDatabase(server.url(), options.wait, options.progress, existing=options.scratch_database,
+    with scratch_server(options.scratch_url, options.scratch_database) as server:
+        with ScratchDatabase(server.url(options.progress), options.wait, options.progress, existing=options.scratch_database,
                              statement_timeout=options.statement_timeout) as scratch:
             options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
                              f"(scratch database {scratch.name}) to learn the schema at each...")

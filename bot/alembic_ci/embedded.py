@@ -3,6 +3,9 @@ machine, in a temporary data directory, on a unix socket only (no TCP), deleted 
 
 The data directory goes to memory (/dev/shm) when there is room: every CREATE, ALTER and DROP
 writes and removes files, and on a disk that costs the server 4-5 times more (docs/benchmarks.md).
+
+Standard library only at import: the CLI starts the server before it loads SQLAlchemy and Alembic,
+whose import (~0.3 s) then overlaps the server's start-up.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, ContextManager, Optional, Union
 
-from sqlalchemy.engine import URL
+from .errors import ConfigError, ServerError
+from .interrupts import cleaning
 
-from .errors import ServerError
-from .sandbox import cleaning
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 _SEARCH = ["/usr/sbin", "/usr/libexec", "/usr/local/sbin", "/usr/local/mysql/bin", "/opt/homebrew/bin"]
 # A memory filesystem is used only with this much free: a data migration filling it would fail
@@ -44,18 +48,40 @@ def find_server_binary() -> Optional[str]:
     return None
 
 
+class GivenServer:
+    """A server named by URL: up already."""
+
+    def __init__(self, url: str) -> None:
+        from .server import parse_url  # SQLAlchemy: no embedded server to overlap with
+
+        self._url = parse_url(url)
+
+    def url(self, progress: Callable[[str], None]) -> "URL":
+        return self._url
+
+
+def scratch_server(url: Optional[str], scratch_database: Optional[str]) -> ContextManager["ScratchServer"]:
+    """The server scratch databases go to: ``url``, else an embedded throwaway server (starting
+    from now on, in the background)."""
+    if url:
+        return contextlib.nullcontext(GivenServer(url))
+    if scratch_database:
+        raise ConfigError("--scratch-database names a database on a server, and no server URL was given",
+                          "pass the server's URL too (--database-url for check, --scratch-url for doctor)")
+    return EmbeddedServer()
+
+
 class _Stopped(Exception):
     """The check ended before the server was needed."""
 
 
 class EmbeddedServer:
-    """``with EmbeddedServer(progress) as server: ... server.url()``. The server starts in the
-    background on entering: initializing its data directory and starting it (~0.4 s, another
-    process) overlap loading the project. url() waits for it; leaving kills it and deletes its
-    directory, whatever state it reached."""
+    """``with EmbeddedServer() as server: ... server.url(progress)``. The server starts in the
+    background on entering: initializing its data directory and starting it (~0.4 s, other
+    processes) overlap importing the bot and loading the project. url() waits for it; leaving
+    kills it and deletes its directory, whatever state it reached."""
 
-    def __init__(self, progress: Callable[[str], None], startup_seconds: float = 60):
-        self._progress = progress
+    def __init__(self, startup_seconds: float = 60):
         self._seconds = startup_seconds
         self._binary = find_server_binary()
         self._parent = data_parent()
@@ -73,11 +99,13 @@ class EmbeddedServer:
             self._thread.start()
         return self
 
-    def url(self) -> URL:
+    def url(self, progress: Callable[[str], None]) -> "URL":
+        from sqlalchemy.engine import URL
+
         if self._binary is None:
             raise ServerError("no --database-url was given and no mariadbd/mysqld binary was found", _INSTALL_HINT)
         where = "in memory" if self._parent else "temporary"
-        self._progress(f"starting an embedded server from {self._binary} ({where}, no TCP)...")
+        progress(f"starting an embedded server from {self._binary} ({where}, no TCP)...")
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -169,6 +197,9 @@ class EmbeddedServer:
             time.sleep(0.02)
         raise ServerError(f"the embedded server did not start within {self._seconds:g} s "
                           f"({_log_tail(self._datadir)})", "pass --database-url to use a running server instead")
+
+
+ScratchServer = Union[GivenServer, EmbeddedServer]  # url(progress): the server, once it is up
 
 
 def data_parent(candidates=_MEMORY_DIRS, min_free: int = _MEMORY_MIN_FREE) -> Optional[str]:

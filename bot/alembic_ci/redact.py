@@ -11,8 +11,6 @@ import sys
 import urllib.parse
 from typing import Iterable, Iterator, Optional
 
-from sqlalchemy.engine import make_url
-
 MASK = "***"
 # USER:PASSWORD@ in anything URL-shaped, parseable or not.
 _URL_CREDENTIALS = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]+)(?=@)", re.IGNORECASE)
@@ -45,6 +43,9 @@ def _mask_url_password(match: re.Match) -> str:
 
 
 def _password(url: str) -> Optional[str]:
+    # Imported here: with no URL given, the CLI starts the embedded server before SQLAlchemy loads.
+    from sqlalchemy.engine import make_url
+
     try:
         password = make_url(url).password
         return str(password) if password is not None else None

@@ -8,9 +8,7 @@ import datetime
 import os
 import re
 import secrets
-import signal
 import sys
-import threading
 import time
 from typing import Callable, Iterator, Optional
 
@@ -18,48 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from .errors import Interrupted, ServerError
+from .errors import ServerError
+from .interrupts import cleaning
 from .server import (connect_with_wait, create_engine, create_server_engine, describe, execute_text, quote_ident,
                      server_version)
 from .watchdog import StatementWatchdog
 
 SCRATCH_PREFIX = "alembic_ci_"
-
-
-_cleaning = [0]  # > 0 while a cleanup runs: a signal then must not abort it
-
-
-@contextlib.contextmanager
-def cleaning() -> Iterator[None]:
-    """Around cleanup code (dropping the scratch database, stopping the embedded server): a
-    SIGTERM/SIGINT arriving meanwhile is ignored rather than raised halfway through it."""
-    _cleaning[0] += 1
-    try:
-        yield
-    finally:
-        _cleaning[0] -= 1
-
-
-@contextlib.contextmanager
-def interrupts_raise() -> Iterator[None]:
-    """Turn SIGTERM/SIGINT into an Interrupted exception: once, and never during a cleanup
-    (see cleaning()), so that the cleanup the first signal started runs to its end."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    fired = []
-
-    def handler(signum, frame):
-        if not fired and not _cleaning[0]:
-            fired.append(signum)
-            raise Interrupted(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 class ScratchDatabase:
