@@ -81,8 +81,8 @@ def server(url: Optional[str]) -> Iterator[sa.engine.URL]:
     if url:
         yield sa.engine.make_url(url)
     else:
-        with EmbeddedServer(lambda m: None) as embedded:
-            yield embedded.url()
+        with EmbeddedServer() as embedded:
+            yield embedded.url(lambda message: None)
 
 
 def connect(url: sa.engine.URL):
