@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import sqlalchemy as sa
@@ -139,6 +140,25 @@ def test_crash_in_user_code_with_the_embedded_server_leaves_nothing(demo, tmp_pa
     assert list(scratch_tmp.iterdir()) == []
 
 
+def _cli_env(**extra: str) -> dict:
+    """The environment of a CLI run here: never a server URL from the developer's shell."""
+    env = {k: v for k, v in os.environ.items() if k != "ALEMBIC_CI_DATABASE_URL"}
+    return {**env, **extra}
+
+
+def _server_child_datadir(pid: int) -> Optional[Path]:
+    """The data directory of the embedded server (not the bootstrap one) that process ``pid`` runs."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            args = (stat.parent / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid and any(a.startswith("--socket=") for a in args):
+            return next(Path(a.split("=", 1)[1]).parent for a in args if a.startswith("--datadir="))
+    return None
+
+
 @pytest.mark.parametrize("args, slow_graph, said", [
     (["-c", "missing.ini"], False, "no Alembic config at missing.ini"),
     (["--base", "nosuchrev"], False, "--base nosuchrev: not a revision of this project"),
@@ -146,15 +166,15 @@ def test_crash_in_user_code_with_the_embedded_server_leaves_nothing(demo, tmp_pa
 ], ids=["no-config", "bad-base", "bad-graph-after-the-server-is-up"])
 def test_embedded_server_started_early_is_killed_when_the_project_is_bad(demo, tmp_path, args, slow_graph, said):
     """The server starts while the project loads: a project that cannot be checked stops it,
-    whether it was still initializing its data directory or already up."""
+    whether it was still initializing its data directory (the fast failures) or already up."""
     if slow_graph:  # a revision file slow to import, so that the server is up when the graph fails
         demo.add_revision("b0b000000001", "nosuchparent", "pass", extra="import time\ntime.sleep(3)")
     scratch_tmp = tmp_path / "tmp"
     scratch_tmp.mkdir()
     proc = spawn([sys.executable, "-m", "alembic_ci", "check", *args], cwd=demo.root, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(scratch_tmp)})
-    if slow_graph:
-        _wait_for(lambda: _server_processes(str(scratch_tmp)), 10)
+                 stderr=subprocess.PIPE, text=True, env=_cli_env(TMPDIR=str(scratch_tmp)))
+    if slow_graph:  # the server itself, with its socket: not the bootstrap mariadb-install-db runs
+        _wait_for(lambda: _server_processes(f"--socket={scratch_tmp}"), 10)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and said in err
     assert "embedded server" not in err and "Traceback" not in err
@@ -162,18 +182,36 @@ def test_embedded_server_started_early_is_killed_when_the_project_is_bad(demo, t
     assert list(scratch_tmp.iterdir()) == []
 
 
+def test_embedded_server_that_cannot_initialize_is_one_line_and_leaves_nothing(demo, tmp_path):
+    """An error of the background start reaches the user as the check's one error line."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "mariadbd").write_text("#!/bin/sh\necho 'mariadbd  Ver 10.11.19-MariaDB for debian-linux-gnu'\n")
+    (fake / "mariadb-install-db").write_text("#!/bin/sh\necho '[ERROR] fake: cannot write the data directory' >&2\n"
+                                             "echo '[ERROR] Aborting' >&2\nexit 1\n")
+    for script in fake.iterdir():
+        script.chmod(0o755)
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    result = demo.run("check", env={"TMPDIR": str(scratch_tmp), "PATH": f"{fake}:{os.environ['PATH']}"})
+    assert result.code == 2
+    assert result.err.splitlines()[-1] == (
+        "alembic-ci: error: the embedded server could not initialize its data directory "
+        "([ERROR] fake: cannot write the data directory). pass --database-url to use a running server instead")
+    assert "Traceback" not in result.err
+    assert list(scratch_tmp.iterdir()) == []
+
+
 def test_embedded_server_data_directory_is_in_memory_and_removed(demo):
-    shm = Path("/dev/shm")
-    if data_parent() != str(shm):
+    if data_parent() != "/dev/shm":
         pytest.skip("/dev/shm has less than 1 GiB free here (or TMPDIR is set)")
     demo.add_revision("51ee90000006", "ae1027a6acf1", "op.execute('SELECT SLEEP(3)')", message="slow")
-    before = set(shm.glob("alembic-ci-*"))
-    env = {k: v for k, v in os.environ.items() if k != "TMPDIR"}
+    env = {k: v for k, v in _cli_env().items() if k != "TMPDIR"}
     proc = spawn([sys.executable, "-m", "alembic_ci", "check", "-q", "--format", "json"], cwd=demo.root,
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    _wait_for(lambda: set(shm.glob("alembic-ci-*")) - before, 30)
-    (datadir,) = set(shm.glob("alembic-ci-*")) - before
-    _wait_for(lambda: _server_processes(f"--datadir={datadir}/data"), 30)
+    _wait_for(lambda: _server_child_datadir(proc.pid), 30)
+    datadir = _server_child_datadir(proc.pid)
+    assert datadir.parent == Path("/dev/shm") and datadir.name.startswith("alembic-ci-")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert json.loads(out)["replayed"] == 3

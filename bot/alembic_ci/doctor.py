@@ -25,10 +25,10 @@ from .check import progress_to_stderr
 from .embedded import scratch_server
 from .errors import ConfigError, ServerError
 from .graph import Graph, load_graph
+from .interrupts import interrupts_raise
 from .project import Project, load_project, relpath
 from .replay import replay
 from .report import WARNING, Finding, MissingMigration
-from .interrupts import interrupts_raise
 from .sandbox import ScratchDatabase
 from .schema import Schema, differences, distance, read_schema
 from .server import connect_with_wait, create_engine, describe, execute_text, parse_url, quote_ident, server_version
@@ -206,8 +206,8 @@ def _replay(project: Project, graph: Graph, options: DoctorOptions, diagnosis: D
         snapshots.append(_Snapshot(heads, revision, read_schema(conn)))
 
     with scratch_server(options.scratch_url, options.scratch_database) as server:
-        with ScratchDatabase(server.url(options.progress), options.wait, options.progress, existing=options.scratch_database,
-                             statement_timeout=options.statement_timeout) as scratch:
+        with ScratchDatabase(server.url(options.progress), options.wait, options.progress,
+                             existing=options.scratch_database, statement_timeout=options.statement_timeout) as scratch:
             options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
                              f"(scratch database {scratch.name}) to learn the schema at each...")
             with Capture(scratch.url, options.lock_wait_timeout) as capture, scratch.connect() as conn:

@@ -94,9 +94,13 @@ class EmbeddedServer:
 
     def __enter__(self) -> "EmbeddedServer":
         if self._binary is not None:
-            self._datadir = tempfile.mkdtemp(prefix="alembic-ci-", dir=self._parent)
-            self._thread = threading.Thread(target=self._start, name="alembic-ci-embedded-server", daemon=True)
-            self._thread.start()
+            try:
+                self._datadir = tempfile.mkdtemp(prefix="alembic-ci-", dir=self._parent)
+                self._thread = threading.Thread(target=self._start, name="alembic-ci-embedded-server", daemon=True)
+                self._thread.start()
+            except BaseException:  # a signal right here: `with` will not call __exit__
+                self.__exit__(None, None, None)
+                raise
         return self
 
     def url(self, progress: Callable[[str], None]) -> "URL":
@@ -117,15 +121,15 @@ class EmbeddedServer:
                 self._stopping = True
                 child = self._child
             if child is not None and child.poll() is None:
-                # Its whole session (mariadb-install-db is a script running the server): the data
-                # is thrown away, so nothing needs a clean shutdown.
+                # Its whole process group (mariadb-install-db is a script running the server): the
+                # data is thrown away, so nothing needs a clean shutdown.
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
-            if self._thread is not None:
+            if self._thread is not None and self._thread.ident is not None:  # started
                 self._thread.join()
             if self._datadir is not None:
-                shutil.rmtree(self._datadir, ignore_errors=True)
+                _remove(self._datadir)
 
     @property
     def _socket(self) -> str:
@@ -231,6 +235,17 @@ def _log_tail(datadir: str) -> str:
         return lines[-1] if lines else "no error in its log"
     except OSError:
         return "no log"
+
+
+def _remove(directory: str, seconds: float = 2.0) -> None:
+    """Delete ``directory``, again while something still writes in it: the bootstrap server
+    that mariadb-install-db runs is its grandchild, killed but not waited for."""
+    deadline = time.monotonic() + seconds
+    while True:
+        shutil.rmtree(directory, ignore_errors=True)
+        if not os.path.exists(directory) or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 def _as_root() -> list:
