@@ -338,7 +338,7 @@ def test_inputs_are_read_once_with_their_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"INPUT_COMMENT": "maybe"}, "input comment is 'maybe'. set it to true or false"),
+    ({"INPUT_COMMENT": "maybe"}, "input comment is 'maybe'. Set it to true or false"),
     ({"INPUT_WORKING-DIRECTORY": "nope"}, "working-directory 'nope' is not a directory"),
     ({"GITHUB_EVENT_PATH": "/no/such/event.json"}, "cannot read the event payload"),
 ])

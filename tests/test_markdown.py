@@ -94,7 +94,7 @@ CASES = {
     "trimmed": lambda: render_markdown(huge_report(), max_bytes=6000,
                                        full_report="[the job summary](https://github.com/o/r/actions/runs/1)"),
     "cannot-check": lambda: render_cannot_check(
-        "alembic.ini", "the base commit 'abc' is not in this clone. fetch the history: actions/checkout with "
+        "alembic.ini", "the base commit 'abc' is not in this clone. Fetch the history: actions/checkout with "
         "`fetch-depth: 0`", log="[the job log](https://github.com/o/r/actions/runs/1)"),
 }
 

@@ -121,8 +121,8 @@ class EmbeddedServer:
                 self._stopping = True
                 child = self._child
             if child is not None and child.poll() is None:
-                # Its whole process group (mariadb-install-db is a script running the server): the
-                # data is thrown away, so nothing needs a clean shutdown.
+                # Its whole process group (mariadb-install-db is a script running a bootstrap
+                # server): the data is thrown away, so nothing needs a clean shutdown.
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
@@ -239,7 +239,8 @@ def _log_tail(datadir: str) -> str:
 
 def _remove(directory: str, seconds: float = 2.0) -> None:
     """Delete ``directory``, again while something still writes in it: the bootstrap server
-    that mariadb-install-db runs is its grandchild, killed but not waited for."""
+    that mariadb-install-db runs is its child, killed but not waited for (a zombie's reaping is
+    its new parent's business, and may take a while)."""
     deadline = time.monotonic() + seconds
     while True:
         shutil.rmtree(directory, ignore_errors=True)

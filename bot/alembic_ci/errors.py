@@ -17,7 +17,9 @@ class CannotCheck(Exception):
         self.fix = fix
 
     def __str__(self) -> str:
-        return f"{self.what}. {self.fix}".strip() if self.fix else f"{self.what}."
+        # Two sentences: what is wrong. What to do (its first letter capitalized here, so that a
+        # fix can also be quoted mid-sentence elsewhere).
+        return f"{self.what}. {self.fix[:1].upper()}{self.fix[1:]}" if self.fix else f"{self.what}."
 
 
 class ConfigError(CannotCheck):
