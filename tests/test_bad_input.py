@@ -405,3 +405,15 @@ def test_a_user_without_create_database_uses_the_named_empty_database(demo):
         assert execute(f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{database}'") == []
         assert execute(f"SHOW DATABASES LIKE '{database}'") == [(database,)]  # emptied, not dropped
     assert PASSWORD not in result.out + result.err
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--wait", "-5", "argument --wait: '-5': must be more than 0 seconds"),
+    ("--statement-timeout", "0", "argument --statement-timeout: '0': must be more than 0 seconds"),
+    ("--lock-wait-timeout", "1.5", "argument --lock-wait-timeout: '1.5' is not a whole number of seconds"),
+])
+def test_a_number_of_seconds_must_be_above_zero(demo, option, value, says):
+    result = demo.run("check", option, value)
+    assert result.code == 2
+    assert result.err.splitlines()[-1] == f"alembic-ci check: error: {says}"
+    assert "Traceback" not in result.err

@@ -101,15 +101,16 @@ def _server_processes(marker: str) -> list:
 
 
 @pytest.mark.parametrize("signum, embedded", [
-    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, True)],
-    ids=["sigint-server", "sigint-embedded", "sigterm-embedded"])
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, True), (signal.SIGHUP, False),
+    (signal.SIGHUP, True)],
+    ids=["sigint-server", "sigint-embedded", "sigterm-embedded", "sighup-server", "sighup-embedded"])
 def test_signal_mid_replay_cleans_up_everything(demo, tmp_path, signum, embedded):
     demo.add_revision("51ee90000004", "ae1027a6acf1", "op.execute('SELECT SLEEP(30)')", message="slow")
     scratch_tmp = tmp_path / "tmp"
     scratch_tmp.mkdir()
     args = [sys.executable, "-m", "alembic_ci", "check"] + ([] if embedded else ["--database-url", SERVER_URL])
     proc = spawn(args, cwd=demo.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                 env={**os.environ, "TMPDIR": str(scratch_tmp)})
+                 env=_cli_env(TMPDIR=str(scratch_tmp)))
     seen = []
     for line in proc.stderr:  # progress: wait for the replay to start
         seen.append(line)

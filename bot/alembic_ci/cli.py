@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 
 from . import __version__
 from .errors import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_PASSED, CannotCheck, Interrupted
+from .interrupts import interrupts_raise
 from .render import FORMATS, render
 from .redact import Redactor, redacted_output
 from .report import ERROR, Report
@@ -106,24 +107,37 @@ def _common(sub: argparse.ArgumentParser, output: str) -> None:
     sub.add_argument("--scratch-database", default=None, metavar="NAME",
                      help="use this existing, empty database for the replay instead of creating one (for a user "
                           "without CREATE privileges); it is emptied afterwards")
-    sub.add_argument("--lock-wait-timeout", type=int, default=60, metavar="SECONDS",
+    sub.add_argument("--lock-wait-timeout", type=_positive(int), default=60, metavar="SECONDS",
                      help="lock waits in the scratch session fail after this long (default: %(default)s)")
-    sub.add_argument("--statement-timeout", type=float, default=300.0, metavar="SECONDS",
+    sub.add_argument("--statement-timeout", type=_positive(float), default=300.0, metavar="SECONDS",
                      help="stop any statement of a migration running longer than this (default: %(default)s)")
-    sub.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+    sub.add_argument("--wait", type=_positive(float), default=60.0, metavar="SECONDS",
                      help="wait this long for a starting server (default: %(default)s)")
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress messages on standard error")
     sub.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    """An argparse type: a number of seconds above zero (argparse makes the error its one line)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number of seconds") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 seconds")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _check(args: argparse.Namespace) -> int:
     # The server first, SQLAlchemy and Alembic after: an embedded server's start-up (other
     # processes, ~0.4 s) overlaps their import.
     from .embedded import scratch_server
-    from .interrupts import interrupts_raise
 
     url = args.database_url or os.environ.get("ALEMBIC_CI_DATABASE_URL")
-    with interrupts_raise(), scratch_server(url, args.scratch_database) as server:
+    with scratch_server(url, args.scratch_database) as server:
         from .check import CheckOptions, run_check
 
         options = CheckOptions(config=args.config, base=args.base, base_ref=args.base_ref,
@@ -191,12 +205,9 @@ def write_output(render_to: Callable[[bool], str], args: argparse.Namespace) -> 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    # A last line of defence: no message is meant to hold a password, and none may.
-    args.redact = Redactor([getattr(args, "database_url", None), getattr(args, "scratch_url", None),
-                            os.environ.get("ALEMBIC_CI_DATABASE_URL")])
-    # Not for `action`: it prints ::add-mask:: commands that must carry the secret itself.
-    output = redacted_output(args.redact) if args.command in ("check", "doctor") else contextlib.nullcontext()
-    with output:
+    args.redact = str  # until the Redactor is built
+    # From here on a signal is one line and a clean exit, never a traceback.
+    with interrupts_raise():
         return _run(args)
 
 
@@ -225,7 +236,13 @@ def _traced() -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        return args.func(args)
+        # A last line of defence: no message is meant to hold a password, and none may.
+        args.redact = Redactor([getattr(args, "database_url", None), getattr(args, "scratch_url", None),
+                                os.environ.get("ALEMBIC_CI_DATABASE_URL")])
+        # Not for `action`: it prints ::add-mask:: commands that must carry the secret itself.
+        output = redacted_output(args.redact) if args.command in ("check", "doctor") else contextlib.nullcontext()
+        with output:
+            return args.func(args)
     except CannotCheck as exc:
         return _fail(args, str(exc))
     except (Interrupted, KeyboardInterrupt) as exc:

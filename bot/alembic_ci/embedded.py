@@ -143,7 +143,8 @@ class EmbeddedServer:
             args = [
                 self._binary, "--no-defaults", f"--datadir={self._datadir}/data", f"--socket={self._socket}",
                 "--skip-networking", f"--pid-file={self._datadir}/mysqld.pid",
-                f"--log-error={self._datadir}/error.log", "--innodb-buffer-pool-size=64M",
+                f"--log-error={self._datadir}/error.log", f"--tmpdir={self._datadir}",
+                "--innodb-buffer-pool-size=64M",
                 *([_MARIADB_LOG_FILE_SIZE] if mariadb else []), "--skip-log-bin", "--character-set-server=utf8mb4",
                 # A scratch server: durability is worth nothing, speed is.
                 "--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0",
@@ -169,18 +170,16 @@ class EmbeddedServer:
             if install is None:
                 raise ServerError("mariadb-install-db was not found next to mariadbd", _INSTALL_HINT)
             command = [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
-                       "--skip-test-db", _MARIADB_LOG_FILE_SIZE, *_as_root()]
+                       "--skip-test-db", f"--tmpdir={self._datadir}", _MARIADB_LOG_FILE_SIZE, *_as_root()]
             if not self._binary.startswith("/usr/"):
                 command.append(f"--basedir={os.path.dirname(os.path.dirname(self._binary))}")
         else:
-            command = [self._binary, "--no-defaults", "--initialize-insecure", f"--datadir={data}", *_as_root()]
+            command = [self._binary, "--no-defaults", "--initialize-insecure", f"--datadir={data}",
+                       f"--tmpdir={self._datadir}", *_as_root()]
         process = self._spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = process.communicate()
         if process.returncode != 0:
-            lines = (err or out).strip().splitlines()
-            # The cause, not the final "[ERROR] Aborting".
-            causes = [line for line in lines if "[ERROR]" in line and not line.endswith("Aborting")]
-            reason = (causes or lines[-1:] or ["no output"])[-1]
+            reason = _cause((err or out).strip().splitlines()) or "no output"
             raise ServerError(f"the embedded server could not initialize its data directory ({reason})",
                               "pass --database-url to use a running server instead")
 
@@ -231,10 +230,16 @@ def _version(binary: str) -> str:
 def _log_tail(datadir: str) -> str:
     try:
         with open(os.path.join(datadir, "error.log"), errors="replace") as log:
-            lines = [line.strip() for line in log if "[ERROR]" in line]
-        return lines[-1] if lines else "no error in its log"
+            return _cause([line.strip() for line in log]) or "no error in its log"
     except OSError:
         return "no log"
+
+
+def _cause(lines: list) -> Optional[str]:
+    """The error that made the server give up: the last [ERROR] line that is not the final
+    "[ERROR] Aborting" (else the last line)."""
+    causes = [line for line in lines if "[ERROR]" in line and not line.rstrip(".").endswith("Aborting")]
+    return (causes or lines[-1:] or [None])[-1]
 
 
 def _remove(directory: str, seconds: float = 2.0) -> None:
