@@ -309,6 +309,26 @@ def test_lock_wait_on_its_own_second_connection_fails_fast_with_a_hint(demo):
     assert "its own second connection" in finding["detail"]
 
 
+def test_python_error_in_a_migration_says_what_to_do_and_where(demo):
+    path = demo.add_revision("7e0000000001", "ae1027a6acf1", """
+        settings = {}
+        op.add_column('user', sa.Column(settings['column'], sa.String(100)))
+    """, message="from settings")
+    result = demo.check("--format", "json")
+    assert result.code == 1
+    [finding] = [f for f in json.loads(result.out)["findings"] if f["code"] == "upgrade-failed"]
+    line = _line_of(path, "settings['column']")
+    assert finding["message"].endswith("raised KeyError: 'column'") and finding["line"] == line
+    advice, trace = finding["detail"].split("\n\n")
+    assert advice.startswith("The migration's Python code failed, not the server: fix the revision file")
+    assert trace.startswith("Call stack from the revision file on:\n")
+    assert f'{path.name}", line {line}, in upgrade' in trace and trace.endswith("KeyError: 'column'")
+    assert "alembic/runtime" not in trace  # Alembic's own frames say nothing about the migration
+    assert result.err.splitlines()[-1].endswith("The migration's Python code failed, not the server: fix the "
+                                                "revision file (`alembic upgrade head` on an empty database "
+                                                "raises the same error).")
+
+
 def test_url_from_the_environment_and_output_file(demo, tmp_path):
     out = tmp_path / "report.json"
     result = demo.run("check", "-q", "--format", "json", "--output", str(out),

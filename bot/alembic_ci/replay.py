@@ -19,7 +19,7 @@ from .errors import ConfigError, ServerError, UnsafeConnection
 from .graph import Graph, error_line, is_encoding_error, one_line
 from .project import Project, relpath
 from .report import ERROR, Finding
-from .server import ASYNC_DRIVERS, describe
+from .server import ASYNC_DRIVERS, describe, server_error
 from .snapshot import commit
 
 # MySQL error numbers worth a sentence of their own.
@@ -165,7 +165,7 @@ def _server_gone(graph: Graph, result: ReplayResult, scratch_url: sa.engine.URL,
     revision = _failing_revision(result)
     where = graph.describe(revision) if revision in graph.files else revision
     return ServerError(
-        f"the MySQL server at {describe(scratch_url)} went away while {where} ran: {_server_error(exc)}",
+        f"the MySQL server at {describe(scratch_url)} went away while {where} ran: {server_error(exc)}",
         "nothing is known about this revision: rerun the check; if it happens again, read the server's "
         "log (a crash or restart, out of memory, max_allowed_packet)",
     )
@@ -243,11 +243,11 @@ def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: B
     detail = []
     if isinstance(exc, DBAPIError):
         code = exc.orig.args[0] if getattr(exc.orig, "args", None) else None
-        server_error = _server_error(exc)
+        error = server_error(exc)
         if failing is not None:
-            failing.error = server_error
+            failing.error = error
             statements.append(failing)
-        message = f"{graph.describe(revision)} failed on the server: {server_error}"
+        message = f"{graph.describe(revision)} failed on the server: {error}"
         if failing is not None:
             detail.append(f"Statement:\n{failing.sql}")
         likely = _likely_table(exc, conn, capture) if code == 1146 else None
@@ -257,6 +257,11 @@ def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: B
             detail.append(_HINTS[code])
     else:
         message = f"{graph.describe(revision)} raised {one_line(exc)}"
+        detail.append("The migration's Python code failed, not the server: fix the revision file "
+                      "(`alembic upgrade head` on an empty database raises the same error).")
+        trace = _trace_from(exc, path)
+        if trace:
+            detail.append(f"Call stack from the revision file on:\n{trace}")
     result.statements[revision] = statements
     return Finding(
         "upgrade-failed", ERROR, message,
@@ -265,9 +270,22 @@ def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: B
     )
 
 
+def _trace_from(exc: BaseException, path: Optional[str]) -> Optional[str]:
+    """The call stack from the revision file's first frame on (Alembic's and our frames above
+    it say nothing about the migration), with the exception's own line."""
+    if path is None:
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    target = os.path.realpath(path)
+    start = next((i for i, frame in enumerate(frames) if os.path.realpath(frame.filename) == target), None)
+    if start is None:
+        return None
+    return "".join(traceback.format_list(frames[start:]) + traceback.format_exception_only(type(exc), exc)).rstrip()
+
+
 def _likely_table(exc: DBAPIError, conn: sa.engine.Connection, capture: Capture) -> Optional[str]:
     """For "Table 'db.ordr' doesn't exist": the existing table its name is a typo of, if any."""
-    match = re.search(r"Table '(?:[^']*?\.)?([^'.]+)' doesn't exist", _server_error(exc))
+    match = re.search(r"Table '(?:[^']*?\.)?([^'.]+)' doesn't exist", server_error(exc))
     if not match:
         return None
     try:
@@ -281,10 +299,3 @@ def _likely_table(exc: DBAPIError, conn: sa.engine.Connection, capture: Capture)
     close = difflib.get_close_matches(match.group(1), tables, n=1, cutoff=0.6)
     return (f"No table `{match.group(1)}` exists at this point of the history; did you mean `{close[0]}`?"
             if close else None)
-
-
-def _server_error(exc: DBAPIError) -> str:
-    args = getattr(exc.orig, "args", ())
-    if len(args) >= 2 and isinstance(args[0], int):
-        return f"({args[0]}) {args[1]}"
-    return str(exc.orig)

@@ -8,7 +8,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from .errors import ConfigError, ServerError
@@ -89,7 +89,7 @@ def connect_with_wait(engine: Engine, url: URL, wait_seconds: float,
             _refused(exc, url)
             if time.monotonic() >= deadline:
                 raise ServerError(
-                    f"no MySQL server answered at {describe(url)} after {wait_seconds:g} s ({exc.orig})",
+                    f"no MySQL server answered at {describe(url)} after {wait_seconds:g} s: {server_error(exc)}",
                     _unreachable_hint(url),
                 ) from exc
             waited = time.monotonic() - started
@@ -173,3 +173,11 @@ def server_version(conn: sa.engine.Connection) -> str:
     version = conn.exec_driver_sql("SELECT VERSION()").scalar() or ""
     number = version.split("-")[0]
     return f"MariaDB {number}" if "mariadb" in version.lower() else f"MySQL {number}"
+
+
+def server_error(exc: DBAPIError) -> str:
+    """The driver's error as "(1146) Table 'x' doesn't exist", not its tuple's repr."""
+    args = getattr(exc.orig, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return f"({args[0]}) {args[1]}"
+    return str(exc.orig)
