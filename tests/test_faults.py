@@ -130,6 +130,22 @@ def test_signal_mid_replay_cleans_up_everything(demo, tmp_path, signum, embedded
     assert list(scratch_tmp.iterdir()) == []
 
 
+@pytest.mark.parametrize("when", ["initializing", "running"])
+def test_embedded_server_does_not_outlive_a_killed_bot(demo, tmp_path, when):
+    """SIGKILL (the OOM killer, a CI runner's last resort) leaves the bot no time to clean up: the
+    server's own guard sees the bot gone, kills the server and deletes its directory."""
+    demo.add_revision("51ee90000007", "ae1027a6acf1", "op.execute('SELECT SLEEP(30)')", message="slow")
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    proc = spawn([sys.executable, "-m", "alembic_ci", "check", "-q"], cwd=demo.root, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL, env=_cli_env(TMPDIR=str(scratch_tmp)))
+    marker = str(scratch_tmp) if when == "initializing" else f"--socket={scratch_tmp}"
+    _wait_for(lambda: _server_processes(marker), 30)
+    proc.kill()
+    proc.wait()
+    _wait_for(lambda: _server_processes(str(scratch_tmp)) == [] and list(scratch_tmp.iterdir()) == [], 15)
+
+
 def test_crash_in_user_code_with_the_embedded_server_leaves_nothing(demo, tmp_path):
     demo.add_revision("c7a500000001", "ae1027a6acf1", "raise RuntimeError('boom')", message="crash")
     scratch_tmp = tmp_path / "tmp"

@@ -35,6 +35,22 @@ _MEMORY_MIN_FREE = 1 << 30
 # MariaDB's redo log: its 96 MB default would be the biggest file of a data directory in memory.
 # (MySQL 8.0.30+ sizes its redo log with another variable; its default is left alone.)
 _MARIADB_LOG_FILE_SIZE = "--innodb-log-file-size=32M"
+# Runs each of the server's processes: "$@" with the data directory $1. If the bot dies without
+# cleaning up (SIGKILL, the OOM killer), the pipe on the guard's stdin reaches end of file: it kills
+# the process and deletes the directory (memory, in /dev/shm), deaf to the TERM that ends it when
+# the process ends first. A background list's stdin would be /dev/null, hence fd 3.
+_ORPHAN_GUARD = """
+dir=$1; shift
+exec 3<&0
+"$@" </dev/null &
+child=$!
+{ while read -r _; do :; done; trap '' TERM; kill -9 "$child" 2>/dev/null; sleep 2; rm -rf "$dir"; } <&3 &
+guard=$!
+wait "$child"
+status=$?
+kill "$guard" 2>/dev/null
+exit "$status"
+"""
 _INSTALL_HINT = ("install a server (Debian/Ubuntu: `sudo apt-get install mariadb-server`; macOS: "
                  "`brew install mysql`) or pass --database-url mysql+pymysql://USER@HOST:3306/")
 
@@ -91,11 +107,13 @@ class EmbeddedServer:
         self._stopping = False
         self._error: Optional[BaseException] = None
         self._thread: Optional[threading.Thread] = None
+        self._lifeline: tuple = ()
 
     def __enter__(self) -> "EmbeddedServer":
         if self._binary is not None:
             try:
                 self._datadir = tempfile.mkdtemp(prefix="alembic-ci-", dir=self._parent)
+                self._lifeline = os.pipe()  # open while we live: the guard's end of file
                 self._thread = threading.Thread(target=self._start, name="alembic-ci-embedded-server", daemon=True)
                 self._thread.start()
             except BaseException:  # a signal right here: `with` will not call __exit__
@@ -130,6 +148,8 @@ class EmbeddedServer:
                 self._thread.join()
             if self._datadir is not None:
                 _remove(self._datadir)
+            for fd in self._lifeline:
+                os.close(fd)
 
     @property
     def _socket(self) -> str:
@@ -160,7 +180,8 @@ class EmbeddedServer:
             if self._stopping:
                 raise _Stopped()
             # Its own session: a Ctrl-C in the terminal is ours to handle, and __exit__ kills the group.
-            self._child = subprocess.Popen(args, start_new_session=True, **kwargs)
+            self._child = subprocess.Popen(["/bin/sh", "-c", _ORPHAN_GUARD, "sh", self._datadir, *args],
+                                           stdin=self._lifeline[0], start_new_session=True, **kwargs)
             return self._child
 
     def _initialize(self, mariadb: bool) -> None:
