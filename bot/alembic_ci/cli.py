@@ -118,16 +118,17 @@ def _common(sub: argparse.ArgumentParser, output: str) -> None:
 
 
 def _positive(kind: type) -> Callable[[str], float]:
-    """An argparse type: a number of seconds above zero (argparse makes the error its one line)."""
+    """An argparse type: seconds above zero (argparse prints the error after the usage, exit 2)."""
+    what = "a whole number" if kind is int else "a number"
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number of seconds") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} of seconds") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 seconds")
         return value
-    parse.__name__ = kind.__name__
     return parse
 
 
