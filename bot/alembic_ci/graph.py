@@ -214,12 +214,15 @@ def error_line(exc: BaseException, path) -> Optional[int]:
     """The line of ``path`` where ``exc`` was raised (or, for a SyntaxError, found)."""
     if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == Path(path).resolve():
         return exc.lineno
-    target = str(Path(path).resolve())
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if str(Path(frame.filename).resolve()) == target:
-            line = frame.lineno
-    return line
+    frames, inside = frames_in(exc, path)
+    return frames[inside[-1]].lineno if inside else None
+
+
+def frames_in(exc: BaseException, path) -> tuple:
+    """(the frames of ``exc``'s traceback, the positions of those running the file ``path``)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    target = Path(path).resolve()
+    return frames, [i for i, frame in enumerate(frames) if Path(frame.filename).resolve() == target]
 
 
 def is_encoding_error(exc: SyntaxError) -> bool:

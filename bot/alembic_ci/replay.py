@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .capture import Capture
 from .errors import ConfigError, ServerError, UnsafeConnection
-from .graph import Graph, error_line, is_encoding_error, one_line
+from .graph import Graph, error_line, frames_in, is_encoding_error, one_line
 from .project import Project, relpath
 from .report import ERROR, Finding
 from .server import ASYNC_DRIVERS, describe, server_error
@@ -275,12 +275,10 @@ def _trace_from(exc: BaseException, path: Optional[str]) -> Optional[str]:
     it say nothing about the migration), with the exception's own line."""
     if path is None:
         return None
-    frames = traceback.extract_tb(exc.__traceback__)
-    target = os.path.realpath(path)
-    start = next((i for i, frame in enumerate(frames) if os.path.realpath(frame.filename) == target), None)
-    if start is None:
+    frames, inside = frames_in(exc, path)
+    if not inside:
         return None
-    return "".join(traceback.format_list(frames[start:]) + traceback.format_exception_only(type(exc), exc)).rstrip()
+    return "".join(traceback.format_list(frames[inside[0]:]) + traceback.format_exception_only(type(exc), exc)).rstrip()
 
 
 def _likely_table(exc: DBAPIError, conn: sa.engine.Connection, capture: Capture) -> Optional[str]:

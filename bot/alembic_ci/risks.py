@@ -21,11 +21,11 @@ from alembic.operations import ops
 from sqlalchemy.dialects import mysql
 from sqlalchemy.sql.type_api import to_instance
 
+from .errors import ConfigError
 from .operations import ColumnState, OpRecord
 from .project import relpath
 from .report import ERROR, WARNING, Finding
 from .rules import RULES
-from .errors import ConfigError
 from .settings import Settings
 
 _DIALECT = mysql.dialect()
