@@ -157,11 +157,27 @@ def test_bad_snapshot_falls_back_to_a_full_replay(history, tmp_path, damage, mes
     assert (cache / "unrelated.json").read_text() == "{}"
 
 
-def test_no_base_means_no_cache(history, tmp_path):
-    result = history.run("check", "--database-url", SERVER_URL, "--cache-dir", str(tmp_path / "cache"),
-                         env={"ALEMBIC_CI_CACHE_DIR": ""})
-    assert "no --base/--base-ref, so no base to keep: full replay" in result.err
-    assert not (tmp_path / "cache").exists()
+def test_a_check_without_base_warms_the_cache_for_the_next_pull_request(history, tmp_path):
+    """The main branch's run (no base: every revision reported) saves the schema at its heads; the
+    first check of a pull request on that branch restores it, with the report of a full replay."""
+    cache = tmp_path / "cache"
+    _, full_report = check(history)
+    [pr_file] = history.versions.glob("f6d4_*.py")
+    moved = tmp_path / pr_file.name
+    pr_file.rename(moved)  # main before the pull request: heads e5c3
+    main = history.run("check", "--database-url", SERVER_URL, "--cache-dir", str(cache),
+                       env={"ALEMBIC_CI_CACHE_DIR": ""})
+    assert main.code == 1, main.err  # the models are the pull request's: main's check sees drift
+    assert "saved the schema at the heads (5 revisions)" in main.err and "restored" not in main.err
+    [saved] = snapshot_files(cache)
+    assert any("e5c3" in s for s in json.loads(saved.read_text())["statements"])
+
+    moved.rename(pr_file)
+    pr, pr_report = check(history, cache)
+    assert "restored the schema at the base (5 revisions)" in pr.err
+    assert pr_report["restored"] == 5 and pr_report["replayed"] == 1
+    assert comparable(pr_report) == comparable(full_report)
+    assert snapshot_files(cache) == [saved]  # restored, not saved again
 
 
 def test_schema_with_a_view_is_not_cached(demo, tmp_path):
@@ -173,6 +189,6 @@ def test_schema_with_a_view_is_not_cached(demo, tmp_path):
     for _ in range(2):
         result = demo.run("check", "--database-url", SERVER_URL, "--base", "b2v1", "--cache-dir", str(tmp_path))
         assert result.code == 0, result.err
-        assert "not saved, the schema at the base has more than tables: titles (view)" in result.err
+        assert "the schema at the base not saved, it has more than tables: titles (view)" in result.err
         assert "4 revisions replayed" in result.out and "restored" not in result.out
     assert not snapshot_files(tmp_path)

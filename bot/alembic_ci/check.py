@@ -62,7 +62,7 @@ def run_check(options: CheckOptions, server: ScratchServer) -> Report:
     old = graph.ancestors(report.base)
     reported = frozenset(rev for rev in graph.files if rev not in old)
 
-    cache = _cache(options, report)
+    cache = _cache(options)
     with ScratchDatabase(server.url(options.progress), options.wait, options.progress,
                          existing=options.scratch_database, statement_timeout=options.statement_timeout) as scratch:
         report.server = scratch.server
@@ -86,10 +86,16 @@ def _replay_and_compare(report: Report, project: Project, graph: Graph, old: set
     """``old``: the base revisions and all below them (not reported; the snapshot's content)."""
     checkpoint = None
     if cache is not None:
-        key = snapshot.cache_key(project, graph, report.base, conn)
-        report.restored = cache.restore(conn, key) or 0
+        # Without a base every revision is reported, so nothing is restored; the schema at the heads
+        # is saved instead, for the checks of pull requests based on them (a main-branch run warms
+        # the cache for the next pull request).
+        point, where = (report.base, "the base") if report.base else (graph.heads, "the heads")
+        key = snapshot.cache_key(project, graph, point, conn)
+        if report.base:
+            report.restored = cache.restore(conn, key) or 0
         if not report.restored:
-            checkpoint = _when_applied(old, lambda c: cache.save(c, key, len(old)))
+            kept = graph.ancestors(point)
+            checkpoint = _when_applied(kept, lambda c: cache.save(c, key, len(kept), where))
     if report.restored:
         options.progress(f"replaying the revisions after the base on {scratch.server} "
                          f"(scratch database {scratch.name})...")
@@ -117,12 +123,9 @@ def _when_applied(revisions: set, then) -> AfterRevision:
     return after_revision
 
 
-def _cache(options: CheckOptions, report: Report) -> Optional[snapshot.Cache]:
+def _cache(options: CheckOptions) -> Optional[snapshot.Cache]:
     directory = options.cache_dir or os.environ.get("ALEMBIC_CI_CACHE_DIR")
     if not directory:
-        return None
-    if not report.base:
-        options.progress("snapshot cache: no --base/--base-ref, so no base to keep: full replay")
         return None
     return snapshot.Cache(Path(directory), options.progress)
 

@@ -65,8 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     base.add_argument("--base-ref", default=None, metavar="GITREF",
                       help="report only revisions added since the heads at this git commit (e.g. origin/main)")
     check.add_argument("--cache-dir", default=None, metavar="DIR",
-                       help="keep a snapshot of the schema at the base here (with --base/--base-ref): later "
-                            "checks of the same base restore it and replay only the new revisions. "
+                       help="keep a snapshot of the schema at the base here (without a base: at the heads): "
+                            "later checks with that base restore it and replay only the new revisions. "
                             "Default: $ALEMBIC_CI_CACHE_DIR, else no cache")
     check.add_argument("--fail-on", default=None, metavar="CODES",
                        help="risk codes that fail the check, comma-separated, or `all` / `none` (default: "

@@ -85,16 +85,17 @@ class Cache:
                       f"from {path}")
         return int(data["revisions"])
 
-    def save(self, conn: sa.engine.Connection, key: str, revisions: int) -> None:
-        """Called in the middle of the replay, on its connection: never raises."""
+    def save(self, conn: sa.engine.Connection, key: str, revisions: int, where: str = "the base") -> None:
+        """Called in the middle of the replay, on its connection: never raises. ``where``: the base
+        or the heads, for the progress lines."""
         self.attempted = True
         try:
             statements = dump(conn)
         except NotCacheable as exc:
-            self.progress(f"snapshot cache: not saved, {exc}")
+            self.progress(f"snapshot cache: the schema at {where} not saved, {exc}")
             return
         except sa.exc.DBAPIError as exc:
-            self.progress(f"snapshot cache: not saved, reading the schema failed ({exc.orig})")
+            self.progress(f"snapshot cache: the schema at {where} not saved, reading it failed ({exc.orig})")
             return
         data = {"format": FORMAT, "key": key, "revisions": revisions,
                 "fingerprint": _hash(statements), "statements": statements}
@@ -112,7 +113,7 @@ class Cache:
                     temporary.unlink()
             self.progress(f"snapshot cache: could not write {self.directory} ({exc.strerror}): not saved")
             return
-        self.progress(f"snapshot cache: saved the schema at the base ({revisions} revisions) to {self.path(key)}")
+        self.progress(f"snapshot cache: saved the schema at {where} ({revisions} revisions) to {self.path(key)}")
         self._prune()
 
     def _discard(self, path: Path, why: str) -> None:
@@ -164,7 +165,7 @@ def dump(conn: sa.engine.Connection) -> list[str]:
         "UNION ALL SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() "
         "UNION ALL SELECT EVENT_NAME, 'EVENT' FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()").all()]
     if other:
-        raise NotCacheable(f"the schema at the base has more than tables: {', '.join(sorted(other)[:3])}")
+        raise NotCacheable(f"it has more than tables: {', '.join(sorted(other)[:3])}")
     names = sorted(name for name, _ in tables)
     statements = [execute_text(conn, f"SHOW CREATE TABLE {quote_ident(name)}").one()[1] for name in names]
     if not names:
@@ -174,7 +175,7 @@ def dump(conn: sa.engine.Connection) -> list[str]:
         f"SELECT {_text(literal(name))}, COUNT(*) FROM {quote_ident(name)}" for name in names)).all()
     filled = [name for name, count in counts if count]
     if sum(count for _, count in counts) > _MAX_ROWS:
-        raise NotCacheable(f"the tables at the base hold more than {_MAX_ROWS} rows")
+        raise NotCacheable(f"its tables hold more than {_MAX_ROWS} rows")
     if filled:
         columns: dict = {}
         for table, column, extra in execute_text(conn,
