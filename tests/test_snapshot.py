@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -101,6 +102,10 @@ def test_warm_cache_gives_the_report_of_a_full_replay(history, tmp_path):
     assert "no snapshot of this base" in cold.err and "saved the schema at the base (5 revisions)" in cold.err
     assert comparable(cold_report) == comparable(full_report) and cold_report["replayed"] == 6
     [saved] = snapshot_files(cache)
+    # Readable by others, as a checkout is: actions/cache reads it as another user than the action's root.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert saved.stat().st_mode & 0o777 == 0o666 & ~umask
     statements = json.loads(saved.read_text())["statements"]
     assert any(s.startswith("CREATE TABLE `article_tag`") and "FOREIGN KEY" in s for s in statements)
     assert any(s.startswith("INSERT INTO `user`") and "O\\'Brien 100% \\\\ é" in s for s in statements)

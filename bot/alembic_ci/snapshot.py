@@ -106,6 +106,9 @@ class Cache:
                                              suffix=".tmp", delete=False) as handle:
                 temporary = Path(handle.name)
                 json.dump(data, handle)
+            # mkstemp's 0600 would keep it from actions/cache, which runs as the runner's user
+            # while the action's container writes as root.
+            os.chmod(temporary, 0o666 & ~_umask())
             os.replace(temporary, self.path(key))
         except OSError as exc:
             if temporary is not None:
@@ -127,6 +130,12 @@ class Cache:
         for old in snapshots[_KEEP:]:
             with contextlib.suppress(OSError):
                 old.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _mtime(path: Path) -> float:
