@@ -393,3 +393,22 @@ def test_fail_on_and_cache_dir_inputs_reach_the_check(demo, api, base_sha):
     assert passing.result.code == 0, passing.tail
     assert any("drop-table" in line for line in passing.commands("warning"))
     assert list((demo.root / ".cache" / "alembic-ci").iterdir()), "the snapshot cache was not written"
+
+
+def test_push_to_main_warms_the_cache_for_the_pull_requests_first_run(demo, api, base_sha):
+    """README's workflow: actions/cache keeps cache-dir; the push to main saves the schema at its
+    heads, and the first run of a pull request based on that commit restores it."""
+    push = run_action(demo, api, event_name="push", event={"ref": "refs/heads/main", "after": base_sha},
+                      cache_dir=".alembic-ci-cache")
+    assert push.result.code == 0, push.tail
+    assert "snapshot cache: saved the schema at the heads (2 revisions)" in push.log, push.tail
+    demo.add_revision("d20p00000002", "ae1027a6acf1", """
+        op.add_column("article", sa.Column("summary", sa.String(200), nullable=True))
+    """, message="article summary")
+    demo.add_model("Article.summary = Column(String(200), nullable=True)")
+    pr = run_action(demo, api, event=pr_event(base_sha), comment="false", cache_dir=".alembic-ci-cache")
+    assert pr.result.code == 0, pr.tail
+    assert "snapshot cache: restored the schema at the base (2 revisions)" in pr.log, pr.tail
+    report = json.loads((demo.root / pr.outputs["report"]).read_text())
+    assert report["restored"] == 2 and report["replayed"] == 1
+    assert [r["revision"] for r in report["revisions"]] == ["d20p00000002"]
