@@ -2,9 +2,9 @@
 so that a pull request's check restores it in one step and replays only the new revisions.
 
 A snapshot is the dump of the scratch database at the moment the replay has applied exactly the
-ancestors of the base: SHOW CREATE TABLE of every table, then the rows (Alembic's version table,
-rows data migrations inserted) as INSERT statements. Its file name is a key over everything that
-decides that schema: the revision files up to the base, env.py, alembic.ini, the server's version and
+ancestors of the base (of the heads, in a check without a base: the next pull request's base):
+SHOW CREATE TABLE of every table, then the rows (Alembic's version table, rows data migrations
+inserted) as INSERT statements. Its file name is a key over everything that decides that schema: the revision files up to the base, env.py, alembic.ini, the server's version and
 settings, the versions of Alembic, SQLAlchemy and alembic-ci. It is verified twice before use: the
 file's content against its stored hash, then the restored database's own dump against the same hash.
 Anything wrong means a full replay, said in the progress output.
