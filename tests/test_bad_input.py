@@ -314,8 +314,9 @@ CASES = [
     Case("empty-versions", _empty_versions, 2, ("no revision files in alembic/versions", "alembic revision --autogenerate")),
     Case("versions-missing", _versions_missing, 2, ("the versions folder alembic/versions does not exist",
                                                     "alembic revision --autogenerate")),
-    Case("revision-syntax-error", _revision_syntax_error, 2, ("3a1b_broken.py does not import: SyntaxError",
-                                                              "3a1b_broken.py:3", "at least imports")),
+    Case("revision-syntax-error", _revision_syntax_error, 2, (
+        "3a1b_broken.py does not import: SyntaxError: invalid syntax (alembic/versions/3a1b_broken.py:3)",
+        "at least imports")),
     Case("revision-without-revision", _revision_without_revision, 2, ("helpers.py has no `revision = ...`",
                                                                       "move other modules out")),
     Case("revision-not-utf8", _revision_not_utf8, 2, ("1a7e00000001_cafe.py is not UTF-8 text", "save it as UTF-8")),

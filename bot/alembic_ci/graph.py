@@ -132,9 +132,12 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
                         detail="Save it as UTF-8, or declare its encoding on line 1: # -*- coding: latin-1 -*-",
                     ))
                     continue
+                # A syntax error in the file itself: its place is the finding's, not the message's.
+                own = isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename) == path
                 findings.append(Finding(
                     "bad-revision-graph", ERROR,
-                    f"{relpath(path)} does not import: {one_line(exc)}",
+                    f"{relpath(path)} does not import: "
+                    + (f"{exc.__class__.__name__}: {exc.msg}" if own else one_line(exc)),
                     file=relpath(path), line=error_line(exc, path),
                     detail="Fix the file so that `python " + relpath(path) + "` at least imports.",
                 ))
