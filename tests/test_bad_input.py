@@ -238,6 +238,11 @@ def _doctor_url_without_database(demo, stack):
             "--scratch-url", SERVER_URL]
 
 
+def _doctor_scratch_url_not_mysql(demo, stack):
+    return ["doctor", "-q", "--database-url", SERVER_URL + "app", "--scratch-url",
+            f"postgresql://root:{PASSWORD}@127.0.0.1/app"]
+
+
 def _doctor_unknown_database(demo, stack):
     return ["doctor", "-q", "--database-url", SERVER_URL + "acitest_no_such_database", "--scratch-url", SERVER_URL]
 
@@ -302,7 +307,7 @@ CASES = [
          ("imports 'flask_appbuilder_nowhere', which is not installed", "`install` input")),
     Case("env-environment-variable", _env_environment_variable, 2,
          ("reads the environment variable ACI_TEST_UNSET_DATABASE_URL, which is not set", "set it")),
-    Case("env-sys-exit", _env_sys_exit, 2, ("called sys.exit(3)", "env.py must configure the context")),
+    Case("env-sys-exit", _env_sys_exit, 2, ("called sys.exit(3)", "Make env.py configure the context")),
     Case("env-raises", _env_raises, 2, ("RuntimeError: create_app() needs a Flask context", "alembic upgrade head --sql")),
     Case("env-not-utf8", _env_not_utf8, 2, ("env.py is not UTF-8 text", "save it as UTF-8")),
     Case("env-connects-elsewhere", _env_connects_elsewhere, 2,
@@ -345,6 +350,8 @@ CASES = [
     Case("base-ref-not-fetched", _base_ref_not_fetched, 2, ("'origin/main' is not in this clone", "fetch-depth: 0")),
     Case("output-unwritable", _output_unwritable, 2, ("cannot write the report to no/such/dir/report.json", "writable")),
     Case("doctor-url-without-database", _doctor_url_without_database, 2, ("names no database to inspect", "/DBNAME")),
+    Case("doctor-scratch-url-not-mysql", _doctor_scratch_url_not_mysql, 2,
+         ("the --scratch-url URL is for postgresql, not MySQL", "Pass a mysql+pymysql://")),
     Case("doctor-unknown-database", _doctor_unknown_database, 2, ("'acitest_no_such_database' does not exist",
                                                                   "SHOW DATABASES")),
     Case("doctor-bad-graph", _doctor_bad_graph, 2, ("down_revision '0000deadbeef' names a revision no file defines",

@@ -163,7 +163,7 @@ def _action(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         if exc.name != "github":
             raise
-        raise CannotCheck("alembic-ci action needs PyGithub", "pip install 'alembic-ci[action]'") from exc
+        raise CannotCheck("alembic-ci action needs PyGithub", "install it: pip install 'alembic-ci[action]'") from exc
     return action_main(os.environ, sys.stdout)
 
 

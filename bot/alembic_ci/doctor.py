@@ -162,7 +162,9 @@ class _Snapshot:
 def run_doctor(options: DoctorOptions) -> Diagnosis:
     started = time.perf_counter()
     project = load_project(options.config)
-    live_url = parse_url(options.database_url)
+    live_url = parse_url(options.database_url, "the --database-url URL")
+    if options.scratch_url:
+        parse_url(options.scratch_url, "the --scratch-url URL")  # before the long replay, named
     if not live_url.database:
         raise ConfigError("--database-url names no database to inspect",
                           "end it with the database: mysql+pymysql://USER:PASSWORD@HOST:3306/DBNAME")

@@ -65,7 +65,7 @@ def load_project(ini: str) -> Project:
     if not os.path.isfile(os.path.join(script.dir, "env.py")):
         raise ConfigError(
             f"{script.dir} has no env.py",
-            "script_location must be the folder `alembic init` created (with env.py and versions/)",
+            "point script_location at the folder `alembic init` created (with env.py and versions/)",
         )
     return Project(ini_path=ini_path, config=config, script=script)
 

@@ -180,7 +180,7 @@ def _env_failed(project: Project, exc: BaseException) -> ConfigError:
                            "save it as UTF-8, or declare its encoding on line 1: # -*- coding: latin-1 -*-")
     if isinstance(exc, SystemExit):
         return ConfigError(f"{where} called sys.exit({exc.code!r}) before any migration ran",
-                           "env.py must configure the context and return; run `alembic upgrade head --sql` "
+                           "make env.py configure the context and return; run `alembic upgrade head --sql` "
                            "to see why it exits")
     if isinstance(exc, sa.exc.InvalidRequestError) and "async driver" in str(exc):
         return ConfigError(

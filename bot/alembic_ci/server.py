@@ -21,20 +21,21 @@ _DRIVERS = {"pymysql": "PyMySQL", "mysqldb": "mysqlclient", "mysqlconnector": "m
             "mariadbconnector": "mariadb", "asyncmy": "asyncmy", "aiomysql": "aiomysql"}
 
 
-def parse_url(text: str) -> URL:
+def parse_url(text: str, what: str = "the database URL") -> URL:
+    """``what``: the URL's name in errors (doctor takes two)."""
     try:
         url = make_url(text)
     except (ArgumentError, ValueError) as exc:
         # Not the exception's text: SQLAlchemy 1.4 quotes the whole URL in it, password included.
         raise ConfigError(
-            "the database URL does not parse",
+            f"{what} does not parse",
             "write it as mysql+pymysql://USER:PASSWORD@HOST:3306/",
         ) from exc
     backend = url.get_backend_name()
     if backend not in ("mysql", "mariadb"):
         raise ConfigError(
-            f"the database URL is for {backend}, not MySQL",
-            "alembic-ci replays migrations on MySQL 8 (or MariaDB): pass a mysql+pymysql://USER@HOST:3306/ URL",
+            f"{what} is for {backend}, not MySQL",
+            "pass a mysql+pymysql://USER@HOST:3306/ URL: alembic-ci replays migrations on MySQL 8 (or MariaDB)",
         )
     if url.get_driver_name() in ASYNC_DRIVERS:
         # alembic-ci's own connections are synchronous; an async env.py still gets its driver
