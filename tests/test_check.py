@@ -292,6 +292,28 @@ def test_statements_from_get_bind_have_their_parameters_rendered(demo):
     assert not any(s.startswith("SHOW") for s in sql)
 
 
+def test_percent_signs_read_as_the_server_received_them(demo):
+    """The driver turns SQLAlchemy's %% escapes back into % when it interpolates (even no
+    parameters), not when the statement is sent without any (no_parameters)."""
+    demo.add_revision("da7a00000002", "ae1027a6acf1", """
+        op.execute("UPDATE article SET title = '50% off' WHERE title LIKE 'h%llo'")
+        op.get_bind().exec_driver_sql("UPDATE article SET title = 'y%%' WHERE id = 0")
+        op.get_bind().execute(sa.text("UPDATE article SET title = 'z%' WHERE id = 0")
+                              .execution_options(no_parameters=True))
+        op.add_column("user", sa.Column("discount", sa.String(10), server_default="5%"))
+    """, message="percent")
+    demo.add_model('User.discount = Column(String(10), server_default="5%")')
+    result = demo.check("--format", "json", "--base", "ae1027a6acf1")
+    assert result.code == 0, result.err
+    [rev] = json.loads(result.out)["revisions"]
+    assert [s["sql"] for s in rev["statements"]] == [
+        "UPDATE article SET title = '50% off' WHERE title LIKE 'h%llo'",
+        "UPDATE article SET title = 'y%' WHERE id = 0",
+        "UPDATE article SET title = 'z%%' WHERE id = 0",  # sent as is: the server got both signs
+        "ALTER TABLE user ADD COLUMN discount VARCHAR(10) DEFAULT '5%'",
+    ]
+
+
 def test_lock_wait_on_its_own_second_connection_fails_fast_with_a_hint(demo):
     demo.add_revision("10c000000001", "ae1027a6acf1", """
         bind = op.get_bind()

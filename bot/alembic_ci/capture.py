@@ -107,7 +107,9 @@ class Capture:
         self._executed = None
         if not self.recording:
             return statement, parameters
-        self.pending = Statement(sql=_render(cursor, statement, parameters, executemany))
+        # Sent without parameters (no_parameters), the driver does not interpolate: no %% to undo.
+        verbatim = not parameters and context is not None and context.no_parameters
+        self.pending = Statement(sql=_render(cursor, statement, None if verbatim else parameters, executemany))
         if self.revision in self.reported and not executemany:
             verdict = online_ddl.probe(cursor, statement, parameters, _is_mariadb(conn))
             if verdict is not None:
@@ -150,9 +152,10 @@ def tidy_sql(sql: str) -> str:
 
 
 def _with_parameters(cursor, statement: str, parameters, executemany: bool) -> str:
-    if not parameters:
-        return statement.strip()
+    # Empty parameters still go through the driver's interpolation: its %% becomes %.
     mogrify = getattr(cursor, "mogrify", None)
+    if parameters is None or (not parameters and (executemany or mogrify is None)):
+        return statement.strip()
     if mogrify is None:
         return f"{statement.strip()}\n-- parameters: {parameters!r}"
     try:
