@@ -185,6 +185,15 @@ def test_a_check_without_base_warms_the_cache_for_the_next_pull_request(history,
     assert snapshot_files(cache) == [saved]  # restored, not saved again
 
 
+def test_a_cache_dir_that_is_a_file_is_one_line_and_no_cache(history, tmp_path):
+    not_a_dir = tmp_path / "cache"
+    not_a_dir.write_text("mine")
+    result, report = check(history, not_a_dir)
+    assert [line for line in result.err.splitlines() if "snapshot cache" in line] == [
+        f"alembic-ci: snapshot cache: {not_a_dir} is not a directory: no cache"]
+    assert report["replayed"] == 6 and not_a_dir.read_text() == "mine"
+
+
 def test_schema_with_a_view_is_not_cached(demo, tmp_path):
     demo.add_revision("b2v1", "ae1027a6acf1", 'op.execute("CREATE VIEW titles AS SELECT title FROM article")',
                       message="view")

@@ -104,7 +104,8 @@ def _replay_and_compare(report: Report, project: Project, graph: Graph, old: set
                          f"(scratch database {scratch.name})...")
     result = replay(project, graph, conn, capture, checkpoint)
     if checkpoint is not None and not cache.attempted and result.failure is None:
-        options.progress("snapshot cache: not saved: the upgrade order mixes new revisions into the base's")
+        options.progress("snapshot cache: not saved: the upgrade order mixes new revisions into the base's; "
+                         "a check without a base (the main branch's) saves the schema at its heads instead")
     _add_revisions(report, graph, old, result)
     if result.failure is None:
         report.missing_migration, findings = drift.compare(conn, result.configure_options)
@@ -126,6 +127,9 @@ def _when_applied(revisions: set, then) -> AfterRevision:
 def _cache(options: CheckOptions) -> Optional[snapshot.Cache]:
     directory = options.cache_dir or os.environ.get("ALEMBIC_CI_CACHE_DIR")
     if not directory:
+        return None
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        options.progress(f"snapshot cache: {directory} is not a directory: no cache")
         return None
     return snapshot.Cache(Path(directory), options.progress)
 

@@ -81,7 +81,7 @@ class Cache:
             return self._discard(path, "stale (the restored schema differs from the snapshot)")
         with contextlib.suppress(OSError):
             os.utime(path)  # most recently used: kept by the pruning below
-        self.progress(f"snapshot cache: restored the schema at the base ({data['revisions']} revisions) "
+        self.progress(f"snapshot cache: restored the schema at the base ({data['revisions']} revision{'s' * (data['revisions'] != 1)}) "
                       f"from {path}")
         return int(data["revisions"])
 
@@ -116,7 +116,7 @@ class Cache:
                     temporary.unlink()
             self.progress(f"snapshot cache: could not write {self.directory} ({exc.strerror}): not saved")
             return
-        self.progress(f"snapshot cache: saved the schema at {where} ({revisions} revisions) to {self.path(key)}")
+        self.progress(f"snapshot cache: saved the schema at {where} ({revisions} revision{'s' * (revisions != 1)}) to {self.path(key)}")
         self._prune()
 
     def _discard(self, path: Path, why: str) -> None:
