@@ -7,6 +7,8 @@ then handed to Alembic's RevisionMap: never a KeyError traceback for a dangling 
 from __future__ import annotations
 
 import re
+import sys
+import sysconfig
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +23,17 @@ from .project import relpath
 from .report import ERROR, Finding
 
 _REVISION_FILE = re.compile(r"(?!\.#|__init__).*\.py$")
+_STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+_INSTALLED = {"site-packages", "dist-packages"}
 
 
 @dataclass
 class Graph:
     script: ScriptDirectory
     files: dict  # revision id -> Script
+    # The project's own modules (not installed, not the standard library) that the revision files
+    # import when loaded: helpers whose code decides what a migration does, like the files' own.
+    imported: tuple = ()
 
     @property
     def heads(self) -> list[str]:
@@ -63,7 +70,9 @@ class Graph:
 def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional[Graph], list[Finding]]:
     """Load and validate the revision files. Returns (graph, findings); graph is None when the
     files do not form a usable graph (every problem found is reported, not just the first)."""
+    loaded = set(sys.modules)
     scripts, findings = _load_files(script, locations)
+    imported = _own_module_files(set(sys.modules) - loaded)
     by_id: dict = {}
     for s in scripts:
         by_id.setdefault(s.revision, []).append(s)
@@ -105,8 +114,19 @@ def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional
             detail="Each revision's down_revision must point to an older revision; a cycle means two "
                    "revisions name each other as parents.",
         )]
-    graph = Graph(script=script, files={rev: same[0] for rev, same in by_id.items()})
+    graph = Graph(script=script, files={rev: same[0] for rev, same in by_id.items()}, imported=imported)
     return graph, _multiple_heads(graph)
+
+
+def _own_module_files(names: set) -> tuple:
+    files = set()
+    for name in names:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            path = Path(file).resolve()
+            if not _INSTALLED & set(path.parts) and not path.is_relative_to(_STDLIB):
+                files.add(path)
+    return tuple(sorted(files))
 
 
 def _load_files(script: ScriptDirectory, locations: list[Path]):

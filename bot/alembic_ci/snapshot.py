@@ -4,8 +4,9 @@ so that a pull request's check restores it in one step and replays only the new 
 A snapshot is the dump of the scratch database at the moment the replay has applied exactly the
 ancestors of the base (of the heads, in a check without a base: the next pull request's base):
 SHOW CREATE TABLE of every table, then the rows (Alembic's version table, rows data migrations
-inserted) as INSERT statements. Its file name is a key over everything that decides that schema: the revision files up to the base, env.py, alembic.ini, the server's version and
-settings, the versions of Alembic, SQLAlchemy and alembic-ci. It is verified twice before use: the
+inserted) as INSERT statements. Its file name is a key over everything that decides that schema: the revision files up to the base, the project's own modules they import,
+env.py, alembic.ini, the server's version and settings, the versions of Alembic, SQLAlchemy and
+alembic-ci. It is verified twice before use: the
 file's content against its stored hash, then the restored database's own dump against the same hash.
 Anything wrong means a full replay, said in the progress output.
 
@@ -158,11 +159,18 @@ def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connec
     facts = conn.exec_driver_sql(_SERVER_FACTS).one()
     digest.update(json.dumps([FORMAT, __version__, alembic.__version__, sa.__version__,
                               [str(f) for f in facts]]).encode())
-    for path in (project.ini_path, project.script.env_py_location):
-        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    for path in (project.ini_path, project.script.env_py_location, *graph.imported):
+        digest.update(hashlib.sha256(_content(path)).digest())
     for rev in sorted(graph.ancestors(base)):
         digest.update(rev.encode() + b"\0" + hashlib.sha256(Path(graph.files[rev].path).read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _content(path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError:  # an imported module's file gone since: a key no snapshot has
+        return b"\0unreadable " + str(path).encode()
 
 
 def dump(conn: sa.engine.Connection) -> list[str]:
