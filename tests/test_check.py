@@ -216,6 +216,40 @@ def test_base_ref_reports_only_the_new_revision(demo):
     assert [s["sql"] for s in rev["statements"]] == ["ALTER TABLE article ADD COLUMN summary VARCHAR(200)"]
 
 
+def test_base_ref_when_the_pull_request_rewrites_revisions_the_base_has(demo):
+    """The base is what the base commit had and the tree still has; its revisions removed or
+    edited (not just re-commented) are warnings: a deployed database may be at them already."""
+    demo.git("init", "-q", "-b", "main")
+    demo.git("add", "-A")
+    demo.git("commit", "-qm", "base")
+    demo.git("checkout", "-qb", "feature")
+    article = demo.versions / "ae1027a6acf1_create_article.py"
+    body = article.read_text()
+    article.unlink()  # ... and created again under another id
+    (demo.versions / "c0ffee000003_create_article.py").write_text(
+        body.replace("ae1027a6acf1", "c0ffee000003"))
+    user = demo.versions / "1975ea83b712_create_user.py"
+    user.write_text("# reviewed 2026-11\n" + user.read_text().replace("\n\n\ndef upgrade", "\n\n\n\ndef upgrade"))
+    result = demo.check("--base-ref", "main", "--format", "json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["base"] == ["1975ea83b712"]
+    assert [r["revision"] for r in report["revisions"]] == ["c0ffee000003"]
+    [removed] = report["findings"]  # the comment and the blank line are no edit
+    assert (removed["code"], removed["severity"]) == ("revision-removed", "warning")
+    assert removed["message"] == ("removes revision ae1027a6acf1 (alembic/versions/ae1027a6acf1_create_article.py), "
+                                  "which the base commit has")
+    assert "Can't locate revision identified by 'ae1027a6acf1'" in removed["detail"]
+
+    user.write_text(user.read_text().replace('sa.Column("username"', 'sa.Column("nick", sa.String(20)),\n'
+                                                                      '        sa.Column("username"'))
+    demo.add_model("User.nick = Column(String(20))")
+    report = json.loads(demo.check("--base-ref", "main", "--format", "json").out)
+    edited = [f for f in report["findings"] if f["code"] == "revision-edited"]
+    assert [(f["revision"], f["file"]) for f in edited] == [("1975ea83b712", "alembic/versions/1975ea83b712_create_user.py")]
+    assert "put the change in a new revision" in edited[0]["detail"]
+
+
 def test_base_ref_missing_from_the_clone_says_how_to_fetch(demo):
     demo.git("init", "-q", "-b", "main")
     demo.git("add", "-A")

@@ -58,7 +58,7 @@ def run_check(options: CheckOptions, server: ScratchServer) -> Report:
     if graph is None:
         return report
     report.heads = graph.heads
-    report.base = _resolve_base(options, graph, project)
+    report.base = _resolve_base(options, graph, project, report)
     old = graph.ancestors(report.base)
     reported = frozenset(rev for rev in graph.files if rev not in old)
 
@@ -72,9 +72,10 @@ def run_check(options: CheckOptions, server: ScratchServer) -> Report:
                 _replay_and_compare(report, project, graph, old, cache, scratch, conn, capture, options)
         report.findings.extend(risks.findings(watch.records, settings, scratch.server))
     if not report.base:
-        options.progress("no --base/--base-ref: every revision was under review and every table new, so the "
-                         "risk rules skipped the history's own drops and renames (--base-ref origin/main reviews "
-                         "a change)")
+        why = (f"the base commit {options.base_ref} has none of these revisions" if options.base_ref
+               else "no --base/--base-ref")
+        options.progress(f"{why}: every revision was under review and every table new, so the risk rules "
+                         "skipped the history's own drops and renames (--base-ref origin/main reviews a change)")
     report.timing = {"total_seconds": round(time.perf_counter() - started, 3),
                      "server_seconds": round(capture.server_seconds + scratch.server_seconds, 3)}
     return report
@@ -134,12 +135,13 @@ def _cache(options: CheckOptions) -> Optional[snapshot.Cache]:
     return snapshot.Cache(Path(directory), options.progress)
 
 
-def _resolve_base(options: CheckOptions, graph: Graph, project: Project) -> list:
+def _resolve_base(options: CheckOptions, graph: Graph, project: Project, report: Report) -> list:
     if options.base and options.base_ref:
         raise ConfigError("--base and --base-ref were both given", "pass one of them")
     if options.base_ref:
-        # A base head the PR removed is simply not an ancestor of anything here.
-        return [rev for rev in gitbase.heads_at(options.base_ref, project) if rev in graph.files]
+        at_base = gitbase.revisions_at(options.base_ref, project)
+        report.findings.extend(gitbase.rewritten(graph, at_base))
+        return gitbase.base_in(graph, at_base)
     resolved = []
     for rev in options.base:
         try:

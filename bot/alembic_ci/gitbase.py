@@ -1,20 +1,29 @@
-"""--base-ref: the heads of the migration tree as it stands at a git commit, read with git
-(`git archive`), without checking anything out."""
+"""--base-ref: the revisions of the migration tree as it stands at a git commit, read with git
+(`git archive`), without checking anything out; and what the tree under check did to them."""
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import subprocess
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
 from .errors import ConfigError
-from .graph import load_graph
-from .project import Project
+from .graph import Graph, load_graph
+from .project import Project, relpath
+from .report import WARNING, Finding
+
+
+@dataclass(frozen=True)
+class BaseRevision:
+    path: str  # its file at the base commit, relative to the working directory
+    source: bytes
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -24,7 +33,7 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         raise ConfigError("--base-ref needs git, which is not installed", "install git or pass --base REV") from exc
 
 
-def heads_at(ref: str, project: Project) -> list[str]:
+def revisions_at(ref: str, project: Project) -> dict[str, BaseRevision]:
     script_dir = Path(project.script.dir).resolve()
     top = _git(["rev-parse", "--show-toplevel"], script_dir)
     if top.returncode != 0:
@@ -64,4 +73,48 @@ def heads_at(ref: str, project: Project) -> list[str]:
         if graph is None:
             raise ConfigError(f"the migration tree at {ref} does not load: {findings[0].message}",
                               "pass --base REV with the base revision instead")
-        return graph.heads
+        tmp_root = Path(tmp).resolve()
+        return {rev: BaseRevision(relpath(root / Path(s.path).resolve().relative_to(tmp_root)),
+                                  Path(s.path).read_bytes())
+                for rev, s in graph.files.items()}
+
+
+def base_in(graph: Graph, at_base: dict) -> list[str]:
+    """The base: the newest of the base commit's revisions that ``graph`` still has (its heads,
+    unless they were removed since)."""
+    kept = [rev for rev in at_base if rev in graph.files]
+    below = {down for rev in kept for down in graph.down_revisions(rev)}
+    return sorted(rev for rev in kept if rev not in below)
+
+
+def rewritten(graph: Graph, at_base: dict) -> list[Finding]:
+    """Revisions the base commit has that ``graph`` removed or edited: a deployed database may
+    already be at them."""
+    findings = []
+    for rev, was in at_base.items():
+        if rev not in graph.files:
+            findings.append(Finding(
+                "revision-removed", WARNING, f"removes revision {rev} ({was.path}), which the base commit has",
+                revision=rev,
+                detail=f"A database already at {rev} fails `alembic upgrade` with \"Can't locate revision "
+                       f"identified by '{rev}'\". Keep the file unless no database has reached it.",
+            ))
+        elif not _same_code(Path(graph.files[rev].path).read_bytes(), was.source):
+            findings.append(Finding(
+                "revision-edited", WARNING, f"edits revision {rev}, which the base commit already has",
+                file=graph.path(rev), revision=rev,
+                detail=f"`alembic upgrade` never runs {rev} again on a database already at or past it: "
+                       "put the change in a new revision (`alembic revision -m \"...\"`), unless no "
+                       "database has reached it.",
+            ))
+    return findings
+
+
+def _same_code(source: bytes, old: bytes) -> bool:
+    """Equal, or differing only in comments and layout (parsed only then: most files are equal)."""
+    if source == old:
+        return True
+    try:
+        return ast.dump(ast.parse(source)) == ast.dump(ast.parse(old))
+    except (SyntaxError, ValueError):
+        return False
