@@ -363,7 +363,7 @@ CASES = [
     Case("migration-expects-app-table", _migration_expects_app_table, 1,
          ("a0000000a001", "doesn't exist", "cannot upgrade from an empty database")),
     Case("migration-table-typo", _migration_table_typo, 1,
-         ("a0000000a002", "doesn't exist", "did you mean `article`?")),
+         ("a0000000a002", "Table 'articles' doesn't exist", "did you mean `article`?")),
     Case("model-string-without-length", _model_string_without_length, 1,
          ("Article.slug", "VARCHAR requires a length", "String(255)")),
     Case("no-target-metadata", _no_target_metadata, 0, ("no target_metadata", "target_metadata = Base.metadata")),

@@ -243,7 +243,9 @@ def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: B
     detail = []
     if isinstance(exc, DBAPIError):
         code = exc.orig.args[0] if getattr(exc.orig, "args", None) else None
-        error = server_error(exc)
+        # Without the scratch database's name, new each run, in "Table 'db.t' doesn't exist": the
+        # pull request's comment stays the same from push to push.
+        error = server_error(exc).replace(f"'{conn.engine.url.database}.", "'")
         if failing is not None:
             failing.error = error
             statements.append(failing)
