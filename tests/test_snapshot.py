@@ -188,7 +188,8 @@ def test_a_check_without_base_warms_the_cache_for_the_next_pull_request(history,
 def test_a_helper_module_the_revision_files_import_is_part_of_the_key(demo, tmp_path):
     """A helper of the project's own, imported by a base revision, decides its schema too."""
     helpers = demo.root / "migration_helpers.py"
-    helpers.write_text("import sqlalchemy as sa\n\n\ndef name_column():\n    return sa.Column('name', sa.String(20))\n")
+    helpers.write_text("import sqlalchemy as sa\n\n\n"
+                       "def name_column():\n    return sa.Column('name', sa.String(20), nullable=True)\n")
     demo.add_revision("c0h1", "ae1027a6acf1", """
         op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True), name_column())
     """, message="tags", extra="from migration_helpers import name_column")
@@ -196,18 +197,18 @@ def test_a_helper_module_the_revision_files_import_is_part_of_the_key(demo, tmp_
     demo.add_model("""
         from sqlalchemy import Table
 
-        Tag = Table("tag", Base.metadata, Column("id", Integer, primary_key=True), Column("name", String(40)),
+        Tag = Table("tag", Base.metadata, Column("id", Integer, primary_key=True), Column("name", String(20), nullable=False),
                     Column("note", String(10)))
     """)
     cache = tmp_path / "cache"
     args = ["check", "--database-url", SERVER_URL, "--format", "json", "--base", "c0h1", "--cache-dir", str(cache)]
     cold = demo.run(*args)
     assert cold.code == 1 and "saved the schema at the base (3 revisions)" in cold.err, cold.err
-    assert "tag.name: type is VARCHAR(20)" in cold.out
-    helpers.write_text(helpers.read_text().replace("String(20)", "String(40)"))
+    assert "tag.name: nullable is NULL in the migrations" in cold.out  # (Alembic 1.9 compares no types)
+    helpers.write_text(helpers.read_text().replace("nullable=True", "nullable=False"))
 
     changed = demo.run(*args)
-    assert "no snapshot of this base" in changed.err, changed.err  # not the VARCHAR(20) snapshot
+    assert "no snapshot of this base" in changed.err, changed.err  # not the nullable column's snapshot
     assert changed.code == 0 and json.loads(changed.out)["restored"] == 0
 
 
