@@ -8,6 +8,7 @@ import copy
 import hashlib
 import json
 import os
+import sys
 
 import pytest
 
@@ -185,31 +186,56 @@ def test_a_check_without_base_warms_the_cache_for_the_next_pull_request(history,
     assert snapshot_files(cache) == [saved]  # restored, not saved again
 
 
-def test_a_helper_module_the_revision_files_import_is_part_of_the_key(demo, tmp_path):
-    """A helper of the project's own, imported by a base revision, decides its schema too."""
+def test_the_project_modules_the_base_revisions_import_are_part_of_the_key(demo, tmp_path):
+    """A helper of the project's own, imported by a base revision, decides the base's schema
+    too: so does the project's package installed from its directory (`pip install .`, as the
+    action's install: auto does). A module only the new revisions import does not."""
     helpers = demo.root / "migration_helpers.py"
     helpers.write_text("import sqlalchemy as sa\n\n\n"
                        "def name_column():\n    return sa.Column('name', sa.String(20), nullable=True)\n")
+    site = tmp_path / "lib" / "site-packages"  # the project's own package, installed from its directory
+    (site / "shop_app").mkdir(parents=True)
+    (site / "shop_app" / "__init__.py").write_text("NOTE_LENGTH = 10\n")
+    (site / "shop_app-1.0.dist-info").mkdir()
+    (site / "shop_app-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: shop-app\nVersion: 1.0\n")
+    (site / "shop_app-1.0.dist-info" / "top_level.txt").write_text("shop_app\n")
+    (site / "shop_app-1.0.dist-info" / "direct_url.json").write_text(
+        json.dumps({"url": demo.root.as_uri(), "dir_info": {}}))
+    (demo.root / "pr_helpers.py").write_text("SUMMARY_LENGTH = 200\n")
     demo.add_revision("c0h1", "ae1027a6acf1", """
-        op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True), name_column())
-    """, message="tags", extra="from migration_helpers import name_column")
-    demo.add_revision("c1h2", "c0h1", 'op.add_column("tag", sa.Column("note", sa.String(10)))', message="note")
+        op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True), name_column(),
+                        sa.Column("note", sa.String(shop_app.NOTE_LENGTH)))
+    """, message="tags", extra="import shop_app\nfrom migration_helpers import name_column")
+    demo.add_revision("c1h2", "c0h1", 'op.add_column("tag", sa.Column("summary", sa.String(SUMMARY_LENGTH)))',
+                      message="summary", extra="from pr_helpers import SUMMARY_LENGTH")
     demo.add_model("""
         from sqlalchemy import Table
 
-        Tag = Table("tag", Base.metadata, Column("id", Integer, primary_key=True), Column("name", String(20), nullable=False),
-                    Column("note", String(10)))
+        Tag = Table("tag", Base.metadata, Column("id", Integer, primary_key=True),
+                    Column("name", String(20), nullable=False), Column("note", String(10)),
+                    Column("summary", String(200)))
     """)
     cache = tmp_path / "cache"
-    args = ["check", "--database-url", SERVER_URL, "--format", "json", "--base", "c0h1", "--cache-dir", str(cache)]
-    cold = demo.run(*args)
+
+    def run():
+        result = demo.run("check", "--database-url", SERVER_URL, "--format", "json", "--base", "c0h1",
+                          "--cache-dir", str(cache), env={"PYTHONPATH": os.pathsep.join([str(site), *sys.path])})
+        return result, json.loads(result.out)["restored"]
+
+    cold, restored = run()
     assert cold.code == 1 and "saved the schema at the base (3 revisions)" in cold.err, cold.err
     assert "tag.name: nullable is NULL in the migrations" in cold.out  # (Alembic 1.9 compares no types)
-    helpers.write_text(helpers.read_text().replace("nullable=True", "nullable=False"))
+    (demo.root / "pr_helpers.py").write_text("SUMMARY_LENGTH = 200  # the pull request's own helper\n")
+    assert run()[1] == 3  # the same base: restored
 
-    changed = demo.run(*args)
+    helpers.write_text(helpers.read_text().replace("nullable=True", "nullable=False"))
+    changed, restored = run()
     assert "no snapshot of this base" in changed.err, changed.err  # not the nullable column's snapshot
-    assert changed.code == 0 and json.loads(changed.out)["restored"] == 0
+    assert changed.code == 0 and restored == 0
+    assert run()[1] == 3
+
+    (site / "shop_app" / "__init__.py").write_text("NOTE_LENGTH = 12\n")
+    assert run()[1] == 0
 
 
 def test_a_cache_dir_that_is_a_file_is_one_line_and_no_cache(history, tmp_path):

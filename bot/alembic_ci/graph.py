@@ -6,11 +6,15 @@ then handed to Alembic's RevisionMap: never a KeyError traceback for a dangling 
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import json
 import re
 import sys
 import sysconfig
 import traceback
-from dataclasses import dataclass
+import types
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -31,9 +35,10 @@ _INSTALLED = {"site-packages", "dist-packages"}
 class Graph:
     script: ScriptDirectory
     files: dict  # revision id -> Script
-    # The project's own modules (not installed, not the standard library) that the revision files
-    # import when loaded: helpers whose code decides what a migration does, like the files' own.
-    imported: tuple = ()
+    # revision id -> the project's own module files it imports when loaded (helpers whose code
+    # decides what the migration does, like the file's own): not the standard library, not
+    # installed packages unless installed from a local directory (the project itself).
+    imported: dict = field(default_factory=dict)
 
     @property
     def heads(self) -> list[str]:
@@ -70,9 +75,7 @@ class Graph:
 def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional[Graph], list[Finding]]:
     """Load and validate the revision files. Returns (graph, findings); graph is None when the
     files do not form a usable graph (every problem found is reported, not just the first)."""
-    loaded = set(sys.modules)
-    scripts, findings = _load_files(script, locations)
-    imported = _own_module_files(set(sys.modules) - loaded)
+    scripts, findings, imported = _load_files(script, locations)
     by_id: dict = {}
     for s in scripts:
         by_id.setdefault(s.revision, []).append(s)
@@ -114,25 +117,66 @@ def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional
             detail="Each revision's down_revision must point to an older revision; a cycle means two "
                    "revisions name each other as parents.",
         )]
-    graph = Graph(script=script, files={rev: same[0] for rev, same in by_id.items()}, imported=imported)
+    graph = Graph(script=script, files={rev: same[0] for rev, same in by_id.items()},
+                  imported={rev: imported[same[0].path] for rev, same in by_id.items()})
     return graph, _multiple_heads(graph)
+
+
+def _referenced(module: types.ModuleType) -> set:
+    """The modules a revision module's globals come from (what it imported, even when something
+    loaded that earlier)."""
+    names = set()
+    for value in vars(module).values():
+        try:
+            name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+        except Exception:  # noqa: BLE001 - any object may sit in a module's globals
+            continue
+        if isinstance(name, str):
+            names.add(name)
+    return names
 
 
 def _own_module_files(names: set) -> tuple:
     files = set()
     for name in names:
         file = getattr(sys.modules.get(name), "__file__", None)
-        if file:
-            path = Path(file).resolve()
-            if not _INSTALLED & set(path.parts) and not path.is_relative_to(_STDLIB):
-                files.add(path)
+        if not file:
+            continue
+        path = Path(file).resolve()
+        if path.is_relative_to(_STDLIB):
+            continue
+        if _INSTALLED & set(path.parts) and not _installed_from_a_directory(name.partition(".")[0]):
+            continue
+        files.add(path)
     return tuple(sorted(files))
+
+
+@functools.lru_cache(maxsize=None)
+def _installed_from_a_directory(package: str) -> bool:
+    """`pip install .` (the action's install: auto) copies the project's own package to
+    site-packages: its pip record names the directory it came from."""
+    for name in _package_owners().get(package, ()):
+        try:
+            direct = json.loads(importlib.metadata.distribution(name).read_text("direct_url.json") or "{}")
+        except (importlib.metadata.PackageNotFoundError, OSError, ValueError):
+            continue
+        if isinstance(direct, dict) and str(direct.get("url", "")).startswith("file:") and "dir_info" in direct:
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def _package_owners() -> dict:
+    owners = getattr(importlib.metadata, "packages_distributions", None)  # Python 3.10+
+    return owners() if owners else {}
 
 
 def _load_files(script: ScriptDirectory, locations: list[Path]):
     recursive = getattr(script, "recursive_version_locations", False)
     scripts: list = []
     findings: list[Finding] = []
+    imported: dict = {}  # file -> its own module files
+    first_loaded: dict = {}  # module name -> the modules loaded along with it (its imports among them)
     for location in locations:
         if not location.is_dir():
             continue
@@ -140,6 +184,7 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
         for path in paths:
             if not _REVISION_FILE.match(path.name):
                 continue
+            loaded = set(sys.modules)
             try:
                 module = alembic_util.load_python_file(str(path.parent), path.name)
             except BaseException as exc:  # noqa: B902 - a revision file may raise anything, even SystemExit
@@ -170,8 +215,13 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
                     detail="Every file in versions/ must be an Alembic revision; move other modules out.",
                 ))
                 continue
+            new = set(sys.modules) - loaded
+            for name in new:
+                first_loaded.setdefault(name, new)
+            uses = new.union(*(first_loaded[name] for name in _referenced(module) if name in first_loaded))
             scripts.append(Script(module, module.revision, str(path)))
-    return scripts, findings
+            imported[str(path)] = _own_module_files(uses)
+    return scripts, findings, imported
 
 
 def _no_revisions(locations: list[Path]) -> Finding:

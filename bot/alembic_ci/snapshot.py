@@ -159,9 +159,11 @@ def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connec
     facts = conn.exec_driver_sql(_SERVER_FACTS).one()
     digest.update(json.dumps([FORMAT, __version__, alembic.__version__, sa.__version__,
                               [str(f) for f in facts]]).encode())
-    for path in (project.ini_path, project.script.env_py_location, *graph.imported):
+    revisions = sorted(graph.ancestors(base))
+    imported = sorted({path for rev in revisions for path in graph.imported.get(rev, ())})
+    for path in (project.ini_path, project.script.env_py_location, *imported):
         digest.update(hashlib.sha256(_content(path)).digest())
-    for rev in sorted(graph.ancestors(base)):
+    for rev in revisions:
         digest.update(rev.encode() + b"\0" + hashlib.sha256(Path(graph.files[rev].path).read_bytes()).digest())
     return digest.hexdigest()
 
