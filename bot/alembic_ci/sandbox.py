@@ -83,7 +83,7 @@ class ScratchDatabase:
         """Run the migrations as a user of their own, granted the scratch database only: then the
         server itself refuses whatever reaches into another database (a schema-qualified table, a
         version_table_schema, USE), which no check of the SQL text could promise."""
-        user, password = f"alembic_ci_{secrets.token_hex(6)}", secrets.token_urlsafe(18)
+        user, password = f"{SCRATCH_PREFIX}{secrets.token_hex(6)}", secrets.token_urlsafe(18)
         try:
             self._user = user
             # In a GRANT, _ and % in a database name are wildcards: escaped, it names this one only.
