@@ -231,13 +231,14 @@ def test_base_ref_when_the_pull_request_rewrites_revisions_the_base_has(demo):
     (demo.versions / "c0ffee000003_create_article.py").write_text(
         body.replace("ae1027a6acf1", "c0ffee000003"))
     user = demo.versions / "1975ea83b712_create_user.py"
-    user.write_text("# reviewed 2026-11\n" + user.read_text().replace("\n\n\ndef upgrade", "\n\n\n\ndef upgrade"))
+    user.write_text("# reviewed 2026-11\n" + user.read_text().replace("\n\n\ndef upgrade", "\n\n\n\ndef upgrade")
+                    .replace('"""create user', '"""create the user table'))
     result = demo.check("--base-ref", "main", "--format", "json")
     assert result.code == 0, result.err
     report = json.loads(result.out)
     assert report["base"] == ["1975ea83b712"]
     assert [r["revision"] for r in report["revisions"]] == ["c0ffee000003"]
-    [removed] = report["findings"]  # the comment and the blank line are no edit
+    [removed] = report["findings"]  # the comment, the blank line and the docstring are no edit
     assert (removed["code"], removed["severity"]) == ("revision-removed", "warning")
     assert removed["message"] == ("removes revision ae1027a6acf1 (alembic/versions/ae1027a6acf1_create_article.py), "
                                   "which the base commit has")
@@ -249,7 +250,13 @@ def test_base_ref_when_the_pull_request_rewrites_revisions_the_base_has(demo):
     report = json.loads(demo.check("--base-ref", "main", "--format", "json").out)
     edited = [f for f in report["findings"] if f["code"] == "revision-edited"]
     assert [(f["revision"], f["file"]) for f in edited] == [("1975ea83b712", "alembic/versions/1975ea83b712_create_user.py")]
-    assert "put the change in a new revision" in edited[0]["detail"]
+    assert "put the change in a new revision" in edited[0]["detail"] and edited[0]["severity"] == "warning"
+
+    (demo.root / "pyproject.toml").write_text('[tool.alembic-ci]\nignore = ["revision-removed"]\n'
+                                              'fail-on = ["revision-edited"]\n')
+    result = demo.check("--base-ref", "main", "--format", "json")
+    assert result.code == 1
+    assert [(f["code"], f["severity"]) for f in json.loads(result.out)["findings"]] == [("revision-edited", "error")]
 
 
 def test_base_ref_missing_from_the_clone_says_how_to_fetch(demo):

@@ -165,4 +165,4 @@ def _with_parameters(cursor, statement: str, parameters, executemany: bool) -> s
         more = len(parameters) - len(rows)
         return ";\n".join(rows) + (f";\n-- ... and {more} more rows" if more > 0 else "")
     except Exception:  # a driver that cannot render these parameters: show them as data
-        return f"{statement.strip()}\n-- parameters: {parameters!r}"
+        return f"{statement.strip()}\n-- parameters: {parameters!r}" if parameters else statement.strip()

@@ -23,7 +23,7 @@ from .project import Project, load_project, relpath
 from .replay import AfterRevision, ReplayResult, replay
 from .report import Report, RevisionReport
 from .sandbox import ScratchDatabase
-from .settings import load_settings
+from .settings import Settings, load_settings
 
 
 def progress_to_stderr(message: str) -> None:
@@ -58,7 +58,7 @@ def run_check(options: CheckOptions, server: ScratchServer) -> Report:
     if graph is None:
         return report
     report.heads = graph.heads
-    report.base = _resolve_base(options, graph, project, report)
+    report.base = _resolve_base(options, graph, project, settings, report)
     old = graph.ancestors(report.base)
     reported = frozenset(rev for rev in graph.files if rev not in old)
 
@@ -101,12 +101,13 @@ def _replay_and_compare(report: Report, project: Project, graph: Graph, old: set
         options.progress(f"replaying the revisions after the base on {scratch.server} "
                          f"(scratch database {scratch.name})...")
     else:
-        options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
+        options.progress(f"replaying {len(graph.files)} revision{'s' * (len(graph.files) != 1)} on {scratch.server} "
                          f"(scratch database {scratch.name})...")
     result = replay(project, graph, conn, capture, checkpoint)
     if checkpoint is not None and not cache.attempted and result.failure is None:
-        options.progress("snapshot cache: not saved: the upgrade order mixes new revisions into the base's; "
-                         "a check without a base (the main branch's) saves the schema at its heads instead")
+        options.progress("snapshot cache: the schema at the base is not saved: the upgrade order mixes new "
+                         "revisions into the base's; a check without a base (the main branch's) saves the "
+                         "schema at its heads instead")
     _add_revisions(report, graph, old, result)
     if result.failure is None:
         report.missing_migration, findings = drift.compare(conn, result.configure_options)
@@ -135,12 +136,13 @@ def _cache(options: CheckOptions) -> Optional[snapshot.Cache]:
     return snapshot.Cache(Path(directory), options.progress)
 
 
-def _resolve_base(options: CheckOptions, graph: Graph, project: Project, report: Report) -> list:
+def _resolve_base(options: CheckOptions, graph: Graph, project: Project, settings: Settings,
+                  report: Report) -> list:
     if options.base and options.base_ref:
         raise ConfigError("--base and --base-ref were both given", "pass one of them")
     if options.base_ref:
         at_base = gitbase.revisions_at(options.base_ref, project)
-        report.findings.extend(gitbase.rewritten(graph, at_base))
+        report.findings.extend(gitbase.rewritten(graph, at_base, settings))
         return gitbase.base_in(graph, at_base)
     resolved = []
     for rev in options.base:

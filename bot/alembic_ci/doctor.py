@@ -210,7 +210,7 @@ def _replay(project: Project, graph: Graph, options: DoctorOptions, diagnosis: D
     with scratch_server(options.scratch_url, options.scratch_database) as server:
         with ScratchDatabase(server.url(options.progress), options.wait, options.progress,
                              existing=options.scratch_database, statement_timeout=options.statement_timeout) as scratch:
-            options.progress(f"replaying {len(graph.files)} revisions on {scratch.server} "
+            options.progress(f"replaying {len(graph.files)} revision{'s' * (len(graph.files) != 1)} on {scratch.server} "
                              f"(scratch database {scratch.name}) to learn the schema at each...")
             with Capture(scratch.url, options.lock_wait_timeout) as capture, scratch.connect() as conn:
                 result = replay(project, graph, conn, capture, after_revision=snapshot)

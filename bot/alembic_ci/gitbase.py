@@ -17,7 +17,8 @@ from alembic.script import ScriptDirectory
 from .errors import ConfigError
 from .graph import Graph, load_graph
 from .project import Project, relpath
-from .report import WARNING, Finding
+from .report import ERROR, WARNING, Finding
+from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -81,27 +82,39 @@ def revisions_at(ref: str, project: Project) -> dict[str, BaseRevision]:
 
 def base_in(graph: Graph, at_base: dict) -> list[str]:
     """The base: the newest of the base commit's revisions that ``graph`` still has (its heads,
-    unless they were removed since)."""
+    unless they were removed since). A revision the tree inserted below one of them counts as
+    the base's: a database already there never runs it (revision-edited says so for its child)."""
     kept = [rev for rev in at_base if rev in graph.files]
     below = {down for rev in kept for down in graph.down_revisions(rev)}
     return sorted(rev for rev in kept if rev not in below)
 
 
-def rewritten(graph: Graph, at_base: dict) -> list[Finding]:
+def rewritten(graph: Graph, at_base: dict, settings: Settings) -> list[Finding]:
     """Revisions the base commit has that ``graph`` removed or edited: a deployed database may
     already be at them."""
+    def severity(code: str) -> str:
+        return ERROR if code in settings.fail_on else WARNING
+
     findings = []
+    removed = [rev for rev in at_base if rev not in graph.files]
+    if removed and "revision-removed" not in settings.ignore:
+        # One finding: squashing a history removes hundreds at once.
+        named = ", ".join(f"{rev} ({at_base[rev].path})" for rev in removed[:3])
+        more = f" and {len(removed) - 3} more" if len(removed) > 3 else ""
+        findings.append(Finding(
+            "revision-removed", severity("revision-removed"),
+            f"removes {'revisions' if len(removed) > 1 else 'revision'} {named}{more}, which the base commit has",
+            revision=removed[0] if len(removed) == 1 else None,
+            detail=f"A database already at {removed[0]} fails `alembic upgrade` with \"Can't locate revision "
+                   f"identified by '{removed[0]}'\". Keep the files unless no database has reached them "
+                   "(then: `ignore = [\"revision-removed\"]` in [tool.alembic-ci] for this change).",
+        ))
+    if "revision-edited" in settings.ignore:
+        return findings
     for rev, was in at_base.items():
-        if rev not in graph.files:
+        if rev in graph.files and not _same_code(Path(graph.files[rev].path).read_bytes(), was.source):
             findings.append(Finding(
-                "revision-removed", WARNING, f"removes revision {rev} ({was.path}), which the base commit has",
-                revision=rev,
-                detail=f"A database already at {rev} fails `alembic upgrade` with \"Can't locate revision "
-                       f"identified by '{rev}'\". Keep the file unless no database has reached it.",
-            ))
-        elif not _same_code(Path(graph.files[rev].path).read_bytes(), was.source):
-            findings.append(Finding(
-                "revision-edited", WARNING, f"edits revision {rev}, which the base commit already has",
+                "revision-edited", severity("revision-edited"), f"edits revision {rev}, which the base commit already has",
                 file=graph.path(rev), revision=rev,
                 detail=f"`alembic upgrade` never runs {rev} again on a database already at or past it: "
                        "put the change in a new revision (`alembic revision -m \"...\"`), unless no "
@@ -111,10 +124,17 @@ def rewritten(graph: Graph, at_base: dict) -> list[Finding]:
 
 
 def _same_code(source: bytes, old: bytes) -> bool:
-    """Equal, or differing only in comments and layout (parsed only then: most files are equal)."""
-    if source == old:
-        return True
+    """Equal, or differing only in comments, layout and the docstring (its message and header):
+    parsed only then, most files are equal."""
     try:
-        return ast.dump(ast.parse(source)) == ast.dump(ast.parse(old))
+        return source == old or _code(source) == _code(old)
     except (SyntaxError, ValueError):
         return False
+
+
+def _code(source: bytes) -> str:
+    body = ast.parse(source).body
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    return ast.dump(ast.Module(body=body, type_ignores=[]))

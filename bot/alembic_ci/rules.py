@@ -32,6 +32,10 @@ RULES = {rule.code: rule for rule in (
          "op.alter_column without existing_* arguments: MySQL's MODIFY silently drops NOT NULL, "
          "the default, the comment or AUTO_INCREMENT"),
     Rule("op-execute", WARNING, "op.execute runs SQL alembic-ci cannot analyse (data changes, raw DDL)"),
+    Rule("revision-removed", WARNING, "removes a revision the base commit has (--base-ref)"),
+    Rule("revision-edited", WARNING, "changes the code of a revision the base commit has (--base-ref)"),
 )}
+# Checked on what the tree did to the base commit's revisions (gitbase.py), not on operations.
+HISTORY_CODES = frozenset({"revision-removed", "revision-edited"})
 
 DEFAULT_FAIL_ON = frozenset(code for code, rule in RULES.items() if rule.severity == ERROR)

@@ -4,11 +4,11 @@ so that a pull request's check restores it in one step and replays only the new 
 A snapshot is the dump of the scratch database at the moment the replay has applied exactly the
 ancestors of the base (of the heads, in a check without a base: the next pull request's base):
 SHOW CREATE TABLE of every table, then the rows (Alembic's version table, rows data migrations
-inserted) as INSERT statements. Its file name is a key over everything that decides that schema: the revision files up to the base, the project's own modules they import,
-env.py, alembic.ini, the server's version and settings, the versions of Alembic, SQLAlchemy and
-alembic-ci. It is verified twice before use: the
-file's content against its stored hash, then the restored database's own dump against the same hash.
-Anything wrong means a full replay, said in the progress output.
+inserted) as INSERT statements. Its file name is a key over everything that decides that schema:
+the revision files up to the base, the project's own modules they import, env.py, alembic.ini, the
+server's version and settings, the versions of Alembic, SQLAlchemy and alembic-ci. It is verified
+twice before use: the file's content against its stored hash, then the restored database's own dump
+against the same hash. Anything wrong means a full replay, said in the progress output.
 
 Not cached (full replay every time): schemas with views, triggers, routines, events or sequences
 (their definitions name the database they were created in), system-versioned tables, and more than
@@ -93,10 +93,10 @@ class Cache:
         try:
             statements = dump(conn)
         except NotCacheable as exc:
-            self.progress(f"snapshot cache: the schema at {where} not saved, {exc}")
+            self.progress(f"snapshot cache: the schema at {where} is not saved: {exc}")
             return
         except sa.exc.DBAPIError as exc:
-            self.progress(f"snapshot cache: the schema at {where} not saved, reading it failed ({exc.orig})")
+            self.progress(f"snapshot cache: the schema at {where} is not saved: reading it failed ({exc.orig})")
             return
         data = {"format": FORMAT, "key": key, "revisions": revisions,
                 "fingerprint": _hash(statements), "statements": statements}
@@ -115,7 +115,8 @@ class Cache:
             if temporary is not None:
                 with contextlib.suppress(OSError):
                     temporary.unlink()
-            self.progress(f"snapshot cache: could not write {self.directory} ({exc.strerror}): not saved")
+            self.progress(f"snapshot cache: the schema at {where} is not saved: could not write {self.directory} "
+                          f"({exc.strerror})")
             return
         self.progress(f"snapshot cache: saved the schema at {where} ({revisions} revision{'s' * (revisions != 1)}) to {self.path(key)}")
         self._prune()
