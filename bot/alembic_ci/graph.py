@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import itertools
 import json
 import re
 import sys
@@ -184,7 +185,7 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
         for path in paths:
             if not _REVISION_FILE.match(path.name):
                 continue
-            loaded = set(sys.modules)
+            loaded = len(sys.modules)
             try:
                 module = alembic_util.load_python_file(str(path.parent), path.name)
             except BaseException as exc:  # noqa: B902 - a revision file may raise anything, even SystemExit
@@ -215,7 +216,9 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
                     detail="Every file in versions/ must be an Alembic revision; move other modules out.",
                 ))
                 continue
-            new = set(sys.modules) - loaded
+            # sys.modules keeps insertion order: what this file loaded is at its end (no copy of
+            # the whole dict per file).
+            new = set(itertools.islice(sys.modules, loaded, None)) if len(sys.modules) > loaded else set()
             for name in new:
                 first_loaded.setdefault(name, new)
             uses = new.union(*(first_loaded[name] for name in _referenced(module) if name in first_loaded))
