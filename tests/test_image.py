@@ -282,6 +282,15 @@ def test_every_python_package_of_the_image_is_pinned(image):
     assert installed and installed <= pins, f"not pinned in docker/constraints.txt: {sorted(installed - pins)}"
 
 
+def test_docker_run_image_version_prints_the_version(image):
+    """The entrypoint is `alembic-ci action`: `--version` after the image name must still answer."""
+    from alembic_ci import __version__
+
+    run = subprocess.run(["podman", "run", "--rm", image, "--version"], env={**os.environ, "CONTAINERS_CONF": CONTAINERS_CONF},
+                         capture_output=True, text=True, timeout=120)
+    assert (run.returncode, run.stdout) == (0, f"alembic-ci {__version__}\n"), run.stderr
+
+
 def test_action_yml_declares_the_contract():
     assert set(ACTION["inputs"]) == {"database-url", "config", "working-directory", "install", "github-token",
                                      "comment", "base-ref", "fail-on", "cache-dir"}

@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Replay Alembic migrations on a real MySQL server; catch missing migrations, "
                     "multiple heads and migrations MySQL refuses; show the upgrade SQL.",
     )
-    parser.add_argument("--version", action="version", version=f"alembic-ci {__version__}")
+    version = f"alembic-ci {__version__}"
+    parser.add_argument("--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -95,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                     "from GITHUB_EVENT_PATH; job summary, annotations, outputs and the sticky PR comment. "
                     "Exit codes as for check.")
     action.add_argument("--debug", action="store_true", help="show tracebacks")
+    # The image's entrypoint is `alembic-ci action`: `docker run IMAGE --version` lands here.
+    action.add_argument("--version", action="version", version=version)
     action.set_defaults(func=_action)
     return parser
 
