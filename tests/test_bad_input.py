@@ -94,6 +94,11 @@ def _env_raises(demo, stack):
     return check()
 
 
+def _env_hangs(demo, stack):
+    replace_in(env_py(demo), "config = context.config", "import time\nconfig = context.config\ntime.sleep(120)")
+    return check("--revision-timeout", "1")
+
+
 def _env_not_utf8(demo, stack):
     path = env_py(demo)
     path.write_bytes(path.read_bytes().replace(b"config = context.config",
@@ -266,6 +271,11 @@ def _migration_hangs(demo, stack):
     return check("--statement-timeout", "2")
 
 
+def _migration_sleeps(demo, stack):
+    demo.add_revision("51ee90000008", "ae1027a6acf1", "import time\ntime.sleep(120)", message="sleeps")
+    return check("--revision-timeout", "1")
+
+
 def _migration_exits(demo, stack):
     demo.add_revision("e0000000e0e0", "ae1027a6acf1", "import sys\nsys.exit('no tenants configured')",
                       message="per tenant")
@@ -309,6 +319,8 @@ CASES = [
          ("reads the environment variable ACI_TEST_UNSET_DATABASE_URL, which is not set", "set it")),
     Case("env-sys-exit", _env_sys_exit, 2, ("called sys.exit(3)", "Make env.py configure the context")),
     Case("env-raises", _env_raises, 2, ("RuntimeError: create_app() needs a Flask context", "alembic upgrade head --sql")),
+    Case("env-hangs", _env_hangs, 2, ("env.py:", "was still running after 1 s (--revision-timeout) before any "
+                                      "migration ran", "find what it waits for")),
     Case("env-not-utf8", _env_not_utf8, 2, ("env.py is not UTF-8 text", "save it as UTF-8")),
     Case("env-connects-elsewhere", _env_connects_elsewhere, 2,
          ("env.py opened a connection to database 'acitest_app", 'config.attributes["connection"]')),
@@ -359,6 +371,8 @@ CASES = [
     Case("migration-raises", _migration_raises, 1, ("b0000000000e", "raised KeyError: 'email'", "_add_email.py:17")),
     Case("migration-hangs", _migration_hangs, 1, ("51ee90000002", "Query execution was interrupted",
                                                   "--statement-timeout")),
+    Case("migration-sleeps", _migration_sleeps, 1, ("51ee90000008", "was still running after 1 s (--revision-timeout)",
+                                                    "_sleeps.py:17", "raise --revision-timeout")),
     Case("migration-exits", _migration_exits, 1, ("e0000000e0e0", "raised SystemExit: no tenants configured")),
     Case("migration-expects-app-table", _migration_expects_app_table, 1,
          ("a0000000a001", "doesn't exist", "cannot upgrade from an empty database")),

@@ -291,6 +291,58 @@ def test_sigterm_mid_replay_drops_the_scratch_database(demo):
     assert not scratch_databases([proc.pid])
 
 
+def test_a_migration_looping_for_ever_is_stopped_at_its_line_despite_except_exception(demo):
+    """A batch loop that never ends, sending statements and swallowing every Exception: the revision
+    timeout stops it where it stands (a BaseException), and the next revision never runs."""
+    demo.add_revision("100900000001", "ae1027a6acf1", """
+        import time
+        while True:
+            try:
+                op.execute("SELECT 1")
+                time.sleep(0.05)
+            except Exception:
+                pass
+    """, message="backfill")
+    demo.add_revision("100900000002", "100900000001", "op.add_column('user', sa.Column('age', sa.Integer))",
+                      message="after")
+    started = time.monotonic()
+    result = demo.check("--revision-timeout", "2", "--format", "json")
+    assert time.monotonic() - started < 30
+    assert result.code == 1, result.err
+    report = json.loads(result.out)
+    [finding] = [f for f in report["findings"] if f["code"] == "upgrade-failed"]
+    assert finding["revision"] == "100900000001"
+    assert finding["message"].endswith("was still running after 2 s (--revision-timeout)")
+    assert 17 <= finding["line"] <= 22 and finding["file"].endswith("_backfill.py")
+    assert "between statements" in finding["detail"] and "Call stack from the revision file on" in finding["detail"]
+    assert "deadline.py" not in finding["detail"]  # the signal handler's frame is not the migration's
+    assert "Traceback" not in result.err
+    assert [r["revision"] for r in report["revisions"] if r.get("statements")][-1] == "100900000001"
+
+
+def test_a_statement_past_the_revision_timeout_is_left_to_the_statement_timeout(demo):
+    """Interrupting the driver mid-statement would leave the statement running on the server:
+    the revision timeout waits, the statement watchdog stops it (error 1317) and frees the server."""
+    demo.add_revision("100900000003", "ae1027a6acf1", "op.execute('SELECT SLEEP(30)')", message="slow")
+    result = demo.check("--revision-timeout", "1", "--statement-timeout", "3", "--format", "json")
+    assert result.code == 1, result.err
+    [finding] = [f for f in json.loads(result.out)["findings"] if f["code"] == "upgrade-failed"]
+    assert "Query execution was interrupted" in finding["message"], finding
+    assert "--revision-timeout" not in finding["message"]
+
+
+def test_a_revision_keeps_its_first_1000_statements_and_counts_the_rest(demo):
+    demo.add_revision("100900000004", "ae1027a6acf1", "for i in range(1003):\n    op.execute(f'SELECT {i}')",
+                      message="many")
+    result = demo.check("--format", "json")
+    assert result.code == 0, result.err
+    [rev] = [r for r in json.loads(result.out)["revisions"] if r["revision"] == "100900000004"]
+    assert len(rev["statements"]) == 1000 and rev["statements"][-1]["sql"] == "SELECT 999"
+    assert rev["statements_not_recorded"] == 3
+    text = demo.check()
+    assert "    -- and 3 more statements, not recorded (alembic-ci keeps the first 1000 of a revision)" in text.out
+
+
 def test_embedded_server_runs_the_demo(demo):
     result = demo.run("check", "--format", "json")
     assert result.code == 0, result.err

@@ -109,6 +109,15 @@ def test_golden(name):
     assert text == path.read_text(encoding="utf-8"), f"{path} differs: ALEMBIC_CI_UPDATE_GOLDEN=1 to update"
 
 
+def test_statements_past_the_first_1000_are_counted_under_the_sql():
+    report = passed_report()
+    report.revisions[0].statements_not_recorded = 1
+    text = render_markdown(report)
+    assert "PRIMARY KEY (id)\n);\n```\n\n_And 1 more statement, not recorded (alembic-ci keeps the first 1000 " \
+           "of a revision)._" in text
+    assert "not recorded" not in render_markdown(passed_report())
+
+
 class Structure(HTMLParser):
     """Records the tag structure and which text lands inside code blocks."""
 

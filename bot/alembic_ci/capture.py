@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from typing import Iterator, Optional
 
@@ -21,13 +22,26 @@ from sqlalchemy.pool import Pool
 
 from . import online_ddl
 from .errors import UnsafeConnection
-from .report import Statement
+from .report import MAX_RECORDED, Statement
 from .server import describe
 
 _MYSQL_DRIVER_MODULES = ("pymysql", "MySQLdb", "mysql", "mariadb", "asyncmy", "aiomysql")
 _MAX_ROWS_RENDERED = 20
 # The dialect events in which a listener may execute the statement itself (returning True).
 _EXECUTE_EVENTS = ("do_execute", "do_execute_no_params")
+
+
+_REFLECTION = re.compile(r"\s*(SHOW|DESCRIBE|DESC|EXPLAIN)\b|.*\b(information_schema|performance_schema)\.",
+                         re.IGNORECASE | re.DOTALL)
+
+
+def is_bookkeeping(sql: str, version_table: str) -> bool:
+    """Alembic's version-table rows and SQLAlchemy's reflection queries (inspect(), SHOW ...)
+    are not part of what a revision does to the schema: leave them out of its SQL."""
+    if _REFLECTION.match(sql):
+        return True
+    return re.match(rf"\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+`?{re.escape(version_table)}`?\b",
+                    sql, re.IGNORECASE) is not None
 
 
 def _where(url: URL) -> tuple:
@@ -43,15 +57,19 @@ class Capture:
         self.revision: Optional[str] = None  # the revision running now (set by the replay)
         self.recording = False
         self.window: list[Statement] = []
+        self.not_recorded = 0  # statements past MAX_RECORDED in this window
+        self.version_table = "alembic_version"  # env.py's, once it configures the context
         self.pending: Optional[Statement] = None
         self._executed = None  # the cursor a probe already ran the pending statement on
         self._started = 0.0
         self.server_seconds = 0.0
+        self.executing = False  # a statement is on its way to the server or back (deadline.py)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "Capture":
         event.listen(Engine, "before_cursor_execute", self._before, retval=True)
         event.listen(Engine, "after_cursor_execute", self._after)
+        event.listen(Engine, "handle_error", self._failed)
         event.listen(Pool, "connect", self._on_connect)
         for name in _EXECUTE_EVENTS:
             event.listen(Engine, name, self._skip_executed)
@@ -60,6 +78,7 @@ class Capture:
     def __exit__(self, *exc_info) -> None:
         event.remove(Engine, "before_cursor_execute", self._before)
         event.remove(Engine, "after_cursor_execute", self._after)
+        event.remove(Engine, "handle_error", self._failed)
         event.remove(Pool, "connect", self._on_connect)
         for name in _EXECUTE_EVENTS:
             event.remove(Engine, name, self._skip_executed)
@@ -73,10 +92,14 @@ class Capture:
         finally:
             self.recording = recording
 
-    def take(self) -> list[Statement]:
-        """The statements recorded since the last call."""
+    def is_bookkeeping(self, sql: str) -> bool:
+        return is_bookkeeping(sql, self.version_table)
+
+    def take(self) -> tuple[list[Statement], int]:
+        """The statements recorded since the last call, and how many more were not recorded."""
         window, self.window = self.window, []
-        return window
+        not_recorded, self.not_recorded = self.not_recorded, 0
+        return window, not_recorded
 
     # -- listeners -------------------------------------------------------------------------
     def _on_connect(self, dbapi_connection, connection_record) -> None:
@@ -105,6 +128,7 @@ class Capture:
             )
         self._started = time.perf_counter()  # the online-DDL probes below are server time too
         self._executed = None
+        self.executing = True
         if not self.recording:
             return statement, parameters
         # Sent without parameters (no_parameters), the driver does not interpolate: no %% to undo.
@@ -127,13 +151,20 @@ class Capture:
             return True
         return False
 
+    def _failed(self, exception_context) -> None:
+        self.executing = False
+
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.executing = False
         # Every statement counts as server time (reflection, snapshot restore), recorded or not.
         elapsed = time.perf_counter() - self._started
         self.server_seconds += elapsed
         if self.recording and self.pending is not None:
             self.pending.duration_ms = round(elapsed * 1000, 3)
-            self.window.append(self.pending)
+            if len(self.window) < MAX_RECORDED:
+                self.window.append(self.pending)
+            elif not self.is_bookkeeping(self.pending.sql):
+                self.not_recorded += 1
             self.pending = None
 
 

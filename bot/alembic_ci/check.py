@@ -39,6 +39,7 @@ class CheckOptions:
     fail_on: Optional[str] = None  # risk codes that fail the check; None: pyproject.toml or the defaults
     wait: float = 60.0  # seconds to wait for a starting server
     statement_timeout: float = 300.0  # seconds a statement of a migration may run
+    revision_timeout: float = 600.0  # seconds a revision may run, its Python code included
     scratch_database: Optional[str] = None  # an existing empty database to use, instead of creating one
     # Keep the schema at the base here between runs: a check replays only the new revisions.
     cache_dir: Optional[str] = None  # None: $ALEMBIC_CI_CACHE_DIR, else no cache
@@ -103,7 +104,7 @@ def _replay_and_compare(report: Report, project: Project, graph: Graph, old: set
     else:
         options.progress(f"replaying {len(graph.files)} revision{'s' * (len(graph.files) != 1)} on {scratch.server} "
                          f"(scratch database {scratch.name})...")
-    result = replay(project, graph, conn, capture, checkpoint)
+    result = replay(project, graph, conn, capture, checkpoint, options.revision_timeout)
     if checkpoint is not None and not cache.attempted and result.failure is None:
         options.progress("snapshot cache: the schema at the base is not saved: the upgrade order mixes new "
                          "revisions into the base's; a check without a base (the main branch's) saves the "
@@ -163,6 +164,7 @@ def _add_revisions(report: Report, graph: Graph, old: set, result: ReplayResult)
             revision=rev, file=graph.path(rev), message=graph.message(rev),
             down_revisions=list(graph.down_revisions(rev)),
             statements=result.statements.get(rev, []), applied=rev in result.applied,
+            statements_not_recorded=result.not_recorded.get(rev, 0),
         ))
     if result.failure is not None:
         report.add(result.failure)

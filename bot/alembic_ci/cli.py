@@ -114,6 +114,9 @@ def _common(sub: argparse.ArgumentParser, output: str) -> None:
                      help="lock waits in the scratch session fail after this long (default: %(default)s)")
     sub.add_argument("--statement-timeout", type=_positive(float), default=300.0, metavar="SECONDS",
                      help="stop any statement of a migration running longer than this (default: %(default)s)")
+    sub.add_argument("--revision-timeout", type=_positive(float), default=600.0, metavar="SECONDS",
+                     help="stop a revision still running after this long: its Python code (a sleep, a loop "
+                          "that never ends), once no statement runs (default: %(default)s)")
     sub.add_argument("--wait", type=_positive(float), default=60.0, metavar="SECONDS",
                      help="wait this long for a starting server (default: %(default)s)")
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress messages on standard error")
@@ -146,8 +149,8 @@ def _check(args: argparse.Namespace) -> int:
 
         options = CheckOptions(config=args.config, base=args.base, base_ref=args.base_ref,
                                lock_wait_timeout=args.lock_wait_timeout, wait=args.wait, fail_on=args.fail_on,
-                               statement_timeout=args.statement_timeout, scratch_database=args.scratch_database,
-                               cache_dir=args.cache_dir)
+                               statement_timeout=args.statement_timeout, revision_timeout=args.revision_timeout,
+                               scratch_database=args.scratch_database, cache_dir=args.cache_dir)
         if args.quiet:
             options.progress = lambda message: None
         report = run_check(options, server)
@@ -176,7 +179,8 @@ def _doctor(args: argparse.Namespace) -> int:
 
     options = DoctorOptions(database_url=args.database_url, config=args.config, scratch_url=args.scratch_url,
                             scratch_database=args.scratch_database, wait=args.wait,
-                            lock_wait_timeout=args.lock_wait_timeout, statement_timeout=args.statement_timeout)
+                            lock_wait_timeout=args.lock_wait_timeout, statement_timeout=args.statement_timeout,
+                            revision_timeout=args.revision_timeout)
     if args.quiet:
         options.progress = lambda message: None
     diagnosis = run_doctor(options)

@@ -56,6 +56,7 @@ class DoctorOptions:
     wait: float = 60.0
     lock_wait_timeout: int = 60
     statement_timeout: float = 300.0
+    revision_timeout: float = 600.0
     progress: Callable[[str], None] = progress_to_stderr
 
 
@@ -213,7 +214,7 @@ def _replay(project: Project, graph: Graph, options: DoctorOptions, diagnosis: D
             options.progress(f"replaying {len(graph.files)} revision{'s' * (len(graph.files) != 1)} on {scratch.server} "
                              f"(scratch database {scratch.name}) to learn the schema at each...")
             with Capture(scratch.url, options.lock_wait_timeout) as capture, scratch.connect() as conn:
-                result = replay(project, graph, conn, capture, after_revision=snapshot)
+                result = replay(project, graph, conn, capture, snapshot, options.revision_timeout)
     configure_options = result.configure_options or {}
     version_table = configure_options.get("version_table", "alembic_version")
     for snap in snapshots:

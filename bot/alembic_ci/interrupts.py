@@ -24,6 +24,10 @@ def cleaning() -> Iterator[None]:
         _cleaning[0] -= 1
 
 
+def in_cleanup() -> bool:
+    return _cleaning[0] > 0
+
+
 # SIGHUP: the terminal or SSH session closed, which must clean up like SIGTERM.
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 _active = [0]  # interrupts_raise() contexts entered: only the outermost installs the handler

@@ -19,6 +19,7 @@ from alembic.operations import Operations
 from alembic.operations import ops as alembic_ops
 
 from .capture import Capture
+from .report import MAX_RECORDED
 
 
 @dataclass
@@ -70,7 +71,8 @@ class OperationWatch:
                 started = len(watch._capture.window)
                 result = original(operations, operation)
                 record.statements = watch._capture.window[started:]
-                watch.records.append(record)
+                if started < MAX_RECORDED:  # past it, the capture keeps no statements, nor this its ops
+                    watch.records.append(record)
                 return result
             finally:
                 watch._depth -= 1

@@ -15,6 +15,7 @@ from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy.exc import DBAPIError
 
 from .capture import Capture
+from .deadline import RevisionDeadline, RevisionTimedOut
 from .errors import ConfigError, ServerError, UnsafeConnection
 from .graph import Graph, error_line, frames_in, is_encoding_error, one_line
 from .project import Project, relpath
@@ -41,6 +42,7 @@ _HINTS = {
 class ReplayResult:
     planned: list = field(default_factory=list)  # revision ids, in upgrade order
     statements: dict = field(default_factory=dict)  # revision id -> [Statement]
+    not_recorded: dict = field(default_factory=dict)  # revision id -> statements past report.MAX_RECORDED
     applied: list = field(default_factory=list)
     failure: Optional[Finding] = None
     # The keyword arguments env.py gave context.configure(): the drift check honours them.
@@ -59,7 +61,7 @@ AfterRevision = Callable[[sa.engine.Connection, str, tuple], None]
 
 
 def _recording_environment(config, script, fn, result: ReplayResult, capture: Capture,
-                           after_revision: Optional[AfterRevision]) -> EnvironmentContext:
+                           after_revision: Optional[AfterRevision], deadline: RevisionDeadline) -> EnvironmentContext:
     """Alembic's own EnvironmentContext, whose configure() notes env.py's options and hooks
     on_version_apply to cut the statement stream into revisions (and to call after_revision).
     (Overridden on the instance: Alembic installs the `alembic.context` proxy for the exact class only.)"""
@@ -69,19 +71,22 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
 
     def applied(ctx, step, heads, run_args) -> None:
         revision = step.up_revision_id
-        result.statements[revision] = [
-            s for s in capture.take() if not _is_bookkeeping(s.sql, ctx.version_table)]
+        statements, result.not_recorded[revision] = capture.take()
+        result.statements[revision] = [s for s in statements if not capture.is_bookkeeping(s.sql)]
         result.applied.append(revision)
         capture.revision = result.running
         if after_revision is not None:
             capture.recording = False  # what the hook runs is not the revision's SQL
+            deadline.stop()  # nor is its time the revision's
             try:
                 after_revision(ctx.connection, revision, tuple(heads))
             finally:
                 capture.recording = True
+        deadline.start()  # the next revision's
 
     def recording_configure(**kw: Any) -> None:
         result.configure_options = dict(kw)
+        capture.version_table = kw.get("version_table") or "alembic_version"
         kw["on_version_apply"] = list(kw.get("on_version_apply") or ()) + [applied]
         configure(**kw)
 
@@ -89,23 +94,11 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
     return env
 
 
-_REFLECTION = re.compile(r"\s*(SHOW|DESCRIBE|DESC|EXPLAIN)\b|.*\b(information_schema|performance_schema)\.",
-                         re.IGNORECASE | re.DOTALL)
-
-
-def _is_bookkeeping(sql: str, version_table: str) -> bool:
-    """Alembic's version-table rows and SQLAlchemy's reflection queries (inspect(), SHOW ...)
-    are not part of what a revision does to the schema: leave them out of its SQL."""
-    if _REFLECTION.match(sql):
-        return True
-    return re.match(rf"\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+`?{re.escape(version_table)}`?\b",
-                    sql, re.IGNORECASE) is not None
-
-
 def replay(project: Project, graph: Graph, conn: sa.engine.Connection, capture: Capture,
-           after_revision: Optional[AfterRevision] = None) -> ReplayResult:
+           after_revision: Optional[AfterRevision] = None, revision_timeout: float = 600.0) -> ReplayResult:
     """Upgrade the scratch database ``conn`` is connected to from where it stands (empty, or a
-    restored snapshot with its version rows) to every head."""
+    restored snapshot with its version rows) to every head. env.py until the first revision, and
+    each revision, may run ``revision_timeout`` seconds."""
     result = ReplayResult()
     config = project.config
     # env.py may read the URL (the `alembic init` template does) or the shared connection
@@ -120,19 +113,22 @@ def replay(project: Project, graph: Graph, conn: sa.engine.Connection, capture: 
         capture.revision = result.running
         capture.take()
         capture.recording = True
+        deadline.start()  # the first revision's
         return steps
 
     config.attributes["connection"] = conn
     # Nothing of ours stays open on it (a restore's reads hold metadata locks until the end of
     # their transaction): an env.py that opens a connection of its own would wait on them.
     commit(conn)
-    env = _recording_environment(config, script, upgrade, result, capture, after_revision)
+    deadline = RevisionDeadline(revision_timeout, busy=lambda: capture.executing)
+    env = _recording_environment(config, script, upgrade, result, capture, after_revision, deadline)
     try:
-        with env:
+        with env, deadline:
+            deadline.start()  # env.py's, until the first revision
             script.run_env()
     except UnsafeConnection:
         raise
-    except (Exception, SystemExit) as exc:  # the user's env.py and migrations may raise anything
+    except (Exception, SystemExit, RevisionTimedOut) as exc:  # the user's env.py and migrations may raise anything
         if not capture.recording:
             raise _env_failed(project, exc) from exc
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -179,6 +175,10 @@ def _env_failed(project: Project, exc: BaseException) -> ConfigError:
     if isinstance(exc, SyntaxError) and is_encoding_error(exc):
         return ConfigError(f"{env_py} is not UTF-8 text ({exc.msg})",
                            "save it as UTF-8, or declare its encoding on line 1: # -*- coding: latin-1 -*-")
+    if isinstance(exc, RevisionTimedOut):
+        return ConfigError(f"{where} was {exc} before any migration ran",
+                           "find what it waits for (a network service, a lock, input()); if it is only slow, "
+                           "raise --revision-timeout")
     if isinstance(exc, SystemExit):
         return ConfigError(f"{where} called sys.exit({exc.code!r}) before any migration ran",
                            "make env.py configure the context and return; run `alembic upgrade head --sql` "
@@ -237,7 +237,7 @@ def _missing_environment_variable(exc: BaseException) -> Optional[str]:
 def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: BaseException,
                     conn: sa.engine.Connection) -> Finding:
     revision = _failing_revision(result)
-    statements = capture.take()
+    statements, result.not_recorded[revision] = capture.take()
     path = graph.files[revision].path if revision in graph.files else None
     failing = capture.pending
     capture.pending = None
@@ -257,9 +257,16 @@ def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: B
         elif code in _HINTS:
             detail.append(_HINTS[code])
     else:
-        message = f"{graph.describe(revision)} raised {one_line(exc)}"
-        detail.append("The migration's Python code failed, not the server: fix the revision file "
-                      "(`alembic upgrade head` on an empty database raises the same error).")
+        if isinstance(exc, RevisionTimedOut):
+            message = f"{graph.describe(revision)} was {exc}"
+            detail.append("Stopped in the migration's Python code, between statements (a statement is stopped "
+                          "by --statement-timeout): a sleep, a wait on a network service, a loop that never "
+                          "ends. A migration that hangs here hangs at deploy too; if it is only slow, raise "
+                          "--revision-timeout.")
+        else:
+            message = f"{graph.describe(revision)} raised {one_line(exc)}"
+            detail.append("The migration's Python code failed, not the server: fix the revision file "
+                          "(`alembic upgrade head` on an empty database raises the same error).")
         trace = _trace_from(exc, path)
         if trace:
             detail.append(f"Call stack from the revision file on:\n{trace}")
@@ -289,6 +296,8 @@ def _trace_from(exc: BaseException, path: Optional[str]) -> Optional[str]:
     frames, inside = frames_in(exc, path)
     if not inside:
         return None
+    if isinstance(exc, RevisionTimedOut):  # the signal handler's frame is ours, not the migration's
+        frames = frames[:-1]
     return "".join(traceback.format_list(frames[inside[0]:]) + traceback.format_exception_only(type(exc), exc)).rstrip()
 
 

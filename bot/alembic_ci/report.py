@@ -49,6 +49,11 @@ class Statement:
     refusals: List[Refusal] = field(default_factory=list)
 
 
+# Statements kept per revision; the rest are counted. A migration looping until --revision-timeout
+# sends ~6,000 a second, which must not fill the memory or the report.
+MAX_RECORDED = 1000
+
+
 @dataclass
 class RevisionReport:
     revision: str
@@ -58,6 +63,7 @@ class RevisionReport:
     statements: List[Statement] = field(default_factory=list)
     # False for revisions the replay did not reach (an earlier one failed).
     applied: bool = False
+    statements_not_recorded: int = 0  # sent after the first MAX_RECORDED
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import jinja2
 
 from ..report import ERROR, Report
-from .verdict import annotated_sql, measured_on
+from .verdict import annotated_sql, measured_on, not_recorded
 
 MARKER_PREFIX = "<!-- alembic-ci:"
 
@@ -111,7 +111,7 @@ _env = jinja2.Environment(
     keep_trailing_newline=True,
 )
 _env.filters.update(md=md_text, html=html_text, code=code_span, block=_budget_block, shown=_shown, more=_more,
-                    annotated_sql=annotated_sql)
+                    annotated_sql=annotated_sql, not_recorded=not_recorded)
 
 
 def render_markdown(report: Report, max_bytes: Optional[int] = None, full_report: str = "the job summary") -> str:

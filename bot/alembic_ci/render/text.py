@@ -7,7 +7,7 @@ import textwrap
 from typing import Callable, Iterable
 
 from ..report import ERROR, Finding, Report
-from .verdict import describe, measured_on
+from .verdict import describe, measured_on, not_recorded
 
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
 Paint = Callable[..., str]
@@ -88,4 +88,6 @@ def render_text(report: Report, color: bool = False) -> str:
                 out.append(textwrap.indent(statement.sql + ";", "    "))
                 if statement.error:
                     out.append(paint(f"    -- refused by the server: {statement.error}", "red"))
+            if rev.statements_not_recorded:
+                out.append(paint(f"    -- and {not_recorded(rev)}", "dim"))
     return "\n".join(out) + "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..report import Report, Statement
+from ..report import MAX_RECORDED, Report, RevisionReport, Statement
 
 
 def describe(statement: Statement) -> Optional[str]:
@@ -28,6 +28,12 @@ def describe(statement: Statement) -> Optional[str]:
         last = statement.refusals[-1]
         words += f" ({last.algorithm} refused: {last.reason})"
     return words
+
+
+def not_recorded(rev: RevisionReport) -> str:
+    """The statements a revision sent past those kept, e.g. from a loop stopped by --revision-timeout."""
+    n = rev.statements_not_recorded
+    return f"{n} more statement{'s' * (n != 1)}, not recorded (alembic-ci keeps the first {MAX_RECORDED} of a revision)"
 
 
 def annotated_sql(statements: list) -> str:
