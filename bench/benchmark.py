@@ -212,8 +212,10 @@ def container(image: str, repeat: int) -> Optional[dict]:
         result["compressed_mb"] = sum(f.stat().st_size for f in (layout / "blobs").rglob("*") if f.is_file()) / 1e6
         for i in range(repeat):
             store = Path(tmp, f"store{i}")
-            result["pull"].append(run([podman, "--root", str(store / "root"), "--runroot", str(store / "run"),
-                                       "pull", "--quiet", f"oci:{layout}:bench"], Path.cwd()).wall)
+            pull = run([podman, "--root", str(store / "root"), "--runroot", str(store / "run"),
+                        "pull", "--quiet", f"oci:{layout}:bench"], Path.cwd())
+            assert pull.code == 0, "podman pull from the OCI layout failed"
+            result["pull"].append(pull.wall)
             shutil.rmtree(store)
     result["size_mb"] = int(subprocess.run([podman, "image", "inspect", "--format", "{{.Size}}", image],
                                            capture_output=True, text=True, check=True).stdout) / 1e6

@@ -432,6 +432,7 @@ def test_a_user_without_create_database_uses_the_named_empty_database(demo):
 @pytest.mark.parametrize("option, value, says", [
     ("--wait", "-5", "argument --wait: '-5': must be more than 0 seconds"),
     ("--statement-timeout", "0", "argument --statement-timeout: '0': must be more than 0 seconds"),
+    ("--revision-timeout", "inf", "argument --revision-timeout: 'inf': must be at most 31536000 seconds (a year)"),
     ("--lock-wait-timeout", "1.5", "argument --lock-wait-timeout: '1.5' is not a whole number of seconds"),
 ])
 def test_a_number_of_seconds_must_be_above_zero(demo, option, value, says):

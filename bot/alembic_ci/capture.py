@@ -58,18 +58,17 @@ class Capture:
         self.recording = False
         self.window: list[Statement] = []
         self.not_recorded = 0  # statements past MAX_RECORDED in this window
+        self._bookkeeping = 0  # of the window's statements, those is_bookkeeping()
         self.version_table = "alembic_version"  # env.py's, once it configures the context
         self.pending: Optional[Statement] = None
         self._executed = None  # the cursor a probe already ran the pending statement on
         self._started = 0.0
         self.server_seconds = 0.0
-        self.executing = False  # a statement is on its way to the server or back (deadline.py)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "Capture":
         event.listen(Engine, "before_cursor_execute", self._before, retval=True)
         event.listen(Engine, "after_cursor_execute", self._after)
-        event.listen(Engine, "handle_error", self._failed)
         event.listen(Pool, "connect", self._on_connect)
         for name in _EXECUTE_EVENTS:
             event.listen(Engine, name, self._skip_executed)
@@ -78,7 +77,6 @@ class Capture:
     def __exit__(self, *exc_info) -> None:
         event.remove(Engine, "before_cursor_execute", self._before)
         event.remove(Engine, "after_cursor_execute", self._after)
-        event.remove(Engine, "handle_error", self._failed)
         event.remove(Pool, "connect", self._on_connect)
         for name in _EXECUTE_EVENTS:
             event.remove(Engine, name, self._skip_executed)
@@ -99,6 +97,7 @@ class Capture:
         """The statements recorded since the last call, and how many more were not recorded."""
         window, self.window = self.window, []
         not_recorded, self.not_recorded = self.not_recorded, 0
+        self._bookkeeping = 0
         return window, not_recorded
 
     # -- listeners -------------------------------------------------------------------------
@@ -128,7 +127,6 @@ class Capture:
             )
         self._started = time.perf_counter()  # the online-DDL probes below are server time too
         self._executed = None
-        self.executing = True
         if not self.recording:
             return statement, parameters
         # Sent without parameters (no_parameters), the driver does not interpolate: no %% to undo.
@@ -151,19 +149,20 @@ class Capture:
             return True
         return False
 
-    def _failed(self, exception_context) -> None:
-        self.executing = False
-
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        self.executing = False
         # Every statement counts as server time (reflection, snapshot restore), recorded or not.
         elapsed = time.perf_counter() - self._started
         self.server_seconds += elapsed
         if self.recording and self.pending is not None:
             self.pending.duration_ms = round(elapsed * 1000, 3)
-            if len(self.window) < MAX_RECORDED:
+            # The revision's own statements and the bookkeeping the replay leaves out of them (version
+            # rows, reflection) are capped apart: the report keeps a revision's first MAX_RECORDED.
+            bookkeeping = self.is_bookkeeping(self.pending.sql)
+            kept = self._bookkeeping if bookkeeping else len(self.window) - self._bookkeeping
+            if kept < MAX_RECORDED:
                 self.window.append(self.pending)
-            elif not self.is_bookkeeping(self.pending.sql):
+                self._bookkeeping += bookkeeping
+            elif not bookkeeping:
                 self.not_recorded += 1
             self.pending = None
 

@@ -123,6 +123,9 @@ def _common(sub: argparse.ArgumentParser, output: str) -> None:
     sub.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+_MAX_SECONDS = 31_536_000
+
+
 def _positive(kind: type) -> Callable[[str], float]:
     """An argparse type: seconds above zero (argparse prints the error after the usage, exit 2)."""
     what = "a whole number" if kind is int else "a number"
@@ -134,6 +137,8 @@ def _positive(kind: type) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what} of seconds") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 seconds")
+        if not value <= _MAX_SECONDS:  # also inf and nan; the timers take no more
+            raise argparse.ArgumentTypeError(f"{text!r}: must be at most {_MAX_SECONDS} seconds (a year)")
         return value
     return parse
 

@@ -3,21 +3,26 @@ reported with its call stack, instead of hanging the job until CI kills it (GitH
 
 The statement watchdog (watchdog.py) stops a statement on the server; this stops the Python code
 around the statements: a sleep, a wait on a network service, a data migration that loops for ever.
-It is SIGALRM in the main thread, and it never fires inside a statement (the watchdog's job, which
-also frees the server: an exception raised in the driver would leave the statement running there)
-nor during a cleanup.
+It is SIGALRM in the main thread. It never raises inside the driver or SQLAlchemy's engine (there
+an exception would leave the statement running on the server, or break the connection: a statement
+is the watchdog's, which also frees the server) nor during a cleanup; it asks again shortly.
+With a C driver (mysqlclient), a signal arriving while a statement runs can end that statement
+with a lost connection (2013): only when the limit passes during one, which pure-Python PyMySQL,
+the documented driver, retries.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from typing import Callable
 
 from .interrupts import in_cleanup
 
-_RETRY = 1.0  # seconds: a statement or a cleanup is running, ask again
+_RETRY = 0.25  # seconds: a statement or a cleanup is running, ask again
 _AGAIN = 5.0  # seconds: the migration swallowed the exception (a bare except), raise it again
+# Modules an exception must not interrupt: the MySQL drivers and SQLAlchemy's engine and dialects.
+_DATABASE_CODE = ("sqlalchemy.engine.", "sqlalchemy.pool.", "sqlalchemy.dialects.", "sqlalchemy.connectors.",
+                  "pymysql.", "MySQLdb.", "mysql.connector.", "mariadb.", "asyncmy.", "aiomysql.")
 
 
 class RevisionTimedOut(BaseException):
@@ -31,12 +36,11 @@ class RevisionTimedOut(BaseException):
 
 class RevisionDeadline:
     """``start()`` at each revision (and before env.py reaches the first), ``stop()`` around the
-    bot's own work between them. ``busy()`` is true while a statement runs. Outside the main
-    thread, or without setitimer, there is no signal to use: no limit."""
+    bot's own work between them. Outside the main thread, or without setitimer, there is no
+    signal to use: no limit."""
 
-    def __init__(self, seconds: float, busy: Callable[[], bool]) -> None:
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._busy = busy
         self._previous = None
         self._armed = False
 
@@ -48,9 +52,9 @@ class RevisionDeadline:
 
     def __exit__(self, *exc_info) -> None:
         if self._armed:
-            self.stop()
+            self._armed = False  # first: a signal already on its way then does nothing
+            signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
-            self._armed = False
 
     def start(self) -> None:
         if self._armed:
@@ -61,8 +65,23 @@ class RevisionDeadline:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _fire(self, signum, frame) -> None:
-        if self._busy() or in_cleanup():
+        if not self._armed:
+            return
+        if in_cleanup() or _in_database_code(frame):
             signal.setitimer(signal.ITIMER_REAL, _RETRY)
             return
         signal.setitimer(signal.ITIMER_REAL, _AGAIN)
         raise RevisionTimedOut(self.seconds)
+
+
+def _in_database_code(frame) -> bool:
+    """Whether the interrupted code runs inside the driver or SQLAlchemy's engine: a statement on
+    its way, or the Python around it (results, transactions, reflection)."""
+    # An event loop waiting: with an async driver the statement's coroutine is suspended, off this stack.
+    if frame is not None and (frame.f_globals.get("__name__") or "").startswith(("asyncio.", "selectors")):
+        return True
+    while frame is not None:
+        if (frame.f_globals.get("__name__") or "").startswith(_DATABASE_CODE):
+            return True
+        frame = frame.f_back
+    return False

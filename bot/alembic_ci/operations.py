@@ -71,7 +71,9 @@ class OperationWatch:
                 started = len(watch._capture.window)
                 result = original(operations, operation)
                 record.statements = watch._capture.window[started:]
-                if started < MAX_RECORDED:  # past it, the capture keeps no statements, nor this its ops
+                # Past the capture's limit, raw SQL is not kept either: a loop of op.execute must not
+                # fill the memory (the rules only warn that they cannot read it).
+                if started < MAX_RECORDED or not isinstance(operation, alembic_ops.ExecuteSQLOp):
                     watch.records.append(record)
                 return result
             finally:

@@ -120,7 +120,7 @@ def replay(project: Project, graph: Graph, conn: sa.engine.Connection, capture: 
     # Nothing of ours stays open on it (a restore's reads hold metadata locks until the end of
     # their transaction): an env.py that opens a connection of its own would wait on them.
     commit(conn)
-    deadline = RevisionDeadline(revision_timeout, busy=lambda: capture.executing)
+    deadline = RevisionDeadline(revision_timeout)
     env = _recording_environment(config, script, upgrade, result, capture, after_revision, deadline)
     try:
         with env, deadline:
