@@ -6,9 +6,8 @@ around the statements: a sleep, a wait on a network service, a data migration th
 It is SIGALRM in the main thread. It never raises inside the driver or SQLAlchemy's engine (there
 an exception would leave the statement running on the server, or break the connection: a statement
 is the watchdog's, which also frees the server) nor during a cleanup; it asks again shortly.
-With a C driver (mysqlclient), a signal arriving while a statement runs can end that statement
-with a lost connection (2013): only when the limit passes during one, which pure-Python PyMySQL,
-the documented driver, retries.
+PyMySQL, the documented driver, retries a read the signal interrupts; with a C driver
+(mysqlclient), a statement running when the limit passes can end with a lost connection (2013).
 """
 
 from __future__ import annotations
