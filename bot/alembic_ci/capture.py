@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
 from typing import Iterator, Optional
@@ -35,13 +36,15 @@ _REFLECTION = re.compile(r"\s*(SHOW|DESCRIBE|DESC|EXPLAIN)\b|.*\b(information_sc
                          re.IGNORECASE | re.DOTALL)
 
 
+@functools.lru_cache(maxsize=8)
+def _version_rows(version_table: str) -> re.Pattern:
+    return re.compile(rf"\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+`?{re.escape(version_table)}`?\b", re.IGNORECASE)
+
+
 def is_bookkeeping(sql: str, version_table: str) -> bool:
     """Alembic's version-table rows and SQLAlchemy's reflection queries (inspect(), SHOW ...)
     are not part of what a revision does to the schema: leave them out of its SQL."""
-    if _REFLECTION.match(sql):
-        return True
-    return re.match(rf"\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+`?{re.escape(version_table)}`?\b",
-                    sql, re.IGNORECASE) is not None
+    return bool(_REFLECTION.match(sql) or _version_rows(version_table).match(sql))
 
 
 def _where(url: URL) -> tuple:
@@ -58,7 +61,6 @@ class Capture:
         self.recording = False
         self.window: list[Statement] = []
         self.not_recorded = 0  # statements past MAX_RECORDED in this window
-        self._bookkeeping = 0  # of the window's statements, those is_bookkeeping()
         self.version_table = "alembic_version"  # env.py's, once it configures the context
         self.pending: Optional[Statement] = None
         self._executed = None  # the cursor a probe already ran the pending statement on
@@ -90,14 +92,10 @@ class Capture:
         finally:
             self.recording = recording
 
-    def is_bookkeeping(self, sql: str) -> bool:
-        return is_bookkeeping(sql, self.version_table)
-
     def take(self) -> tuple[list[Statement], int]:
         """The statements recorded since the last call, and how many more were not recorded."""
         window, self.window = self.window, []
         not_recorded, self.not_recorded = self.not_recorded, 0
-        self._bookkeeping = 0
         return window, not_recorded
 
     # -- listeners -------------------------------------------------------------------------
@@ -155,14 +153,11 @@ class Capture:
         self.server_seconds += elapsed
         if self.recording and self.pending is not None:
             self.pending.duration_ms = round(elapsed * 1000, 3)
-            # The revision's own statements and the bookkeeping the replay leaves out of them (version
-            # rows, reflection) are capped apart: the report keeps a revision's first MAX_RECORDED.
-            bookkeeping = self.is_bookkeeping(self.pending.sql)
-            kept = self._bookkeeping if bookkeeping else len(self.window) - self._bookkeeping
-            if kept < MAX_RECORDED:
+            if is_bookkeeping(self.pending.sql, self.version_table):
+                pass  # not the revision's SQL
+            elif len(self.window) < MAX_RECORDED:
                 self.window.append(self.pending)
-                self._bookkeeping += bookkeeping
-            elif not bookkeeping:
+            else:
                 self.not_recorded += 1
             self.pending = None
 

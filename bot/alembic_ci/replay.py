@@ -71,8 +71,7 @@ def _recording_environment(config, script, fn, result: ReplayResult, capture: Ca
 
     def applied(ctx, step, heads, run_args) -> None:
         revision = step.up_revision_id
-        statements, result.not_recorded[revision] = capture.take()
-        result.statements[revision] = [s for s in statements if not capture.is_bookkeeping(s.sql)]
+        result.statements[revision], result.not_recorded[revision] = capture.take()
         result.applied.append(revision)
         capture.revision = result.running
         if after_revision is not None:
