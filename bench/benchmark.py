@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -240,7 +241,8 @@ def machine() -> dict:
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": f"{cpu}, {os.cpu_count()} cores", "os": platform.platform(),
         "python": platform.python_version(), "alembic_ci": __version__, "alembic": alembic.__version__,
-        "sqlalchemy": sa.__version__, "pymysql": pymysql.__version__,
+        # pymysql.__version__ is the MySQLdb version it poses as (2.2.x), not its own
+        "sqlalchemy": sa.__version__, "pymysql": importlib.metadata.version("PyMySQL"),
     }
 
 

@@ -334,13 +334,22 @@ def test_inputs_are_read_once_with_their_defaults(tmp_path):
     assert (config.config, config.database_url, config.install) == ("db/alembic.ini", None, "auto")
     assert config.project_key == "svc/db/alembic.ini" and config.report_dir == tmp_path / ".alembic-ci" / "svc-db-alembic"
     assert config.api_url == "https://api.github.com"
+    assert (config.statement_timeout, config.revision_timeout, config.lock_wait_timeout) == (300, 600, 60)
     assert read_config({**env, "INPUT_BASE-REF": "origin/main"}).base_ref == "origin/main"
+    timeouts = read_config({**env, "INPUT_STATEMENT-TIMEOUT": "1.5", "INPUT_REVISION-TIMEOUT": " 90 ",
+                            "INPUT_LOCK-WAIT-TIMEOUT": "5"})
+    assert (timeouts.statement_timeout, timeouts.revision_timeout, timeouts.lock_wait_timeout) == (1.5, 90, 5)
 
 
 @pytest.mark.parametrize("change, message", [
     ({"INPUT_COMMENT": "maybe"}, "input comment is 'maybe'. Set it to true or false"),
     ({"INPUT_WORKING-DIRECTORY": "nope"}, "working-directory 'nope' is not a directory"),
     ({"GITHUB_EVENT_PATH": "/no/such/event.json"}, "cannot read the event payload"),
+    ({"INPUT_STATEMENT-TIMEOUT": "five"}, "input statement-timeout: 'five' is not a number of seconds. Set it to "
+                                          "a number of seconds, or leave it empty for 300"),
+    ({"INPUT_REVISION-TIMEOUT": "0"}, "input revision-timeout: '0': must be more than 0 seconds"),
+    ({"INPUT_LOCK-WAIT-TIMEOUT": "2.5"}, "input lock-wait-timeout: '2.5' is not a whole number of seconds. "
+                                         "Set it to a whole number of seconds, or leave it empty for 60"),
 ])
 def test_bad_inputs_are_one_clear_line(tmp_path, change, message):
     from alembic_ci.action import read_config
@@ -393,6 +402,19 @@ def test_fail_on_and_cache_dir_inputs_reach_the_check(demo, api, base_sha):
     assert passing.result.code == 0, passing.tail
     assert any("drop-table" in line for line in passing.commands("warning"))
     assert list((demo.root / ".cache" / "alembic-ci").iterdir()), "the snapshot cache was not written"
+
+
+@pytest.mark.parametrize("inputs, body, says", [
+    ({"statement_timeout": "1"}, 'op.execute("SELECT SLEEP(30)")', "(1317"),
+    ({"revision_timeout": "1"}, "import time\ntime.sleep(30)", "was still running after 1 s (--revision-timeout)"),
+], ids=["statement-timeout", "revision-timeout"])
+def test_timeout_inputs_stop_a_hanging_migration(demo, api, base_sha, inputs, body, says):
+    demo.add_revision("d20p00000003", "ae1027a6acf1", body, message="hangs")
+    run = run_action(demo, api, event=pr_event(base_sha), comment="false", **inputs)
+    assert run.result.code == 1, run.tail
+    errors = [line for line in run.commands("error") if "upgrade-failed" in line]
+    assert errors and says in errors[0] and "d20p00000003" in errors[0], run.tail
+    assert run.outputs["passed"] == "false"
 
 
 def test_push_to_main_warms_the_cache_for_the_pull_requests_first_run(demo, api, base_sha):

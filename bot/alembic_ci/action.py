@@ -22,7 +22,7 @@ from typing import Mapping, Optional, TextIO, Union
 from sqlalchemy.engine import make_url
 
 from .check import CheckOptions, run_check
-from .cli import exit_code
+from .cli import exit_code, parse_seconds
 from .embedded import scratch_server
 from .errors import Interrupted, EXIT_CANNOT_CHECK, CannotCheck, ConfigError
 from .interrupts import interrupts_raise
@@ -51,6 +51,9 @@ class ActionConfig:
     base_ref: Optional[str]
     fail_on: Optional[str]  # risk codes that fail the check; None: pyproject.toml or the defaults
     cache_dir: Optional[Path]  # the snapshot cache, for actions/cache to keep between runs
+    statement_timeout: float
+    revision_timeout: float
+    lock_wait_timeout: int
     event_name: str
     pull_request: Optional[int]  # set on pull_request events
     repository: str
@@ -83,6 +86,18 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value in ("false", "no", "0", "off"):
         return False
     raise ConfigError(f"input {name} is {value!r}", "set it to true or false")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
+    value = _input(env, name)
+    if not value:
+        return default
+    try:
+        return parse_seconds(value, kind)
+    except ValueError as exc:
+        raise ConfigError(f"input {name}: {exc}",
+                          f"set it to {'a whole' if kind is int else 'a'} number of seconds, or leave it empty "
+                          f"for {default:g}") from None
 
 
 def read_config(env: Mapping[str, str]) -> ActionConfig:
@@ -120,6 +135,9 @@ def read_config(env: Mapping[str, str]) -> ActionConfig:
         fail_on=_input(env, "fail-on") or None,
         # Relative to the workspace, as actions/cache's `path:` is.
         cache_dir=(workspace / _input(env, "cache-dir")).resolve() if _input(env, "cache-dir") else None,
+        statement_timeout=_seconds(env, "statement-timeout", CheckOptions.statement_timeout),
+        revision_timeout=_seconds(env, "revision-timeout", CheckOptions.revision_timeout),
+        lock_wait_timeout=_seconds(env, "lock-wait-timeout", CheckOptions.lock_wait_timeout, int),
         event_name=event_name,
         pull_request=pull_request,
         repository=repository,
@@ -199,7 +217,9 @@ def run(config: ActionConfig, workflow: Workflow, client) -> int:
                 scratch_server(config.database_url, None) as server:
             report = run_check(CheckOptions(
                 config=config.config, base_ref=config.base_ref, fail_on=config.fail_on,
-                cache_dir=str(config.cache_dir) if config.cache_dir else None, progress=workflow.log), server)
+                cache_dir=str(config.cache_dir) if config.cache_dir else None,
+                statement_timeout=config.statement_timeout, revision_timeout=config.revision_timeout,
+                lock_wait_timeout=config.lock_wait_timeout, progress=workflow.log), server)
         _paths_from_workspace(report, config)
     except CannotCheck as exc:
         error = str(exc)

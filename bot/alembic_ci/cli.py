@@ -126,20 +126,28 @@ def _common(sub: argparse.ArgumentParser, output: str) -> None:
 _MAX_SECONDS = 31_536_000
 
 
-def _positive(kind: type) -> Callable[[str], float]:
-    """An argparse type: seconds above zero (argparse prints the error after the usage, exit 2)."""
+def parse_seconds(text: str, kind: type = float) -> float:
+    """Seconds above zero and at most a year, as the timers take them; ValueError says why not.
+    The CLI's options and the action's inputs share it."""
     what = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not {what} of seconds") from None
+    if not value > 0:
+        raise ValueError(f"{text!r}: must be more than 0 seconds")
+    if not value <= _MAX_SECONDS:  # also inf and nan; the timers take no more
+        raise ValueError(f"{text!r}: must be at most {_MAX_SECONDS} seconds (a year)")
+    return value
 
+
+def _positive(kind: type) -> Callable[[str], float]:
+    """An argparse type (argparse prints the error after the usage, exit 2)."""
     def parse(text: str):
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what} of seconds") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 seconds")
-        if not value <= _MAX_SECONDS:  # also inf and nan; the timers take no more
-            raise argparse.ArgumentTypeError(f"{text!r}: must be at most {_MAX_SECONDS} seconds (a year)")
-        return value
+            return parse_seconds(text, kind)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     return parse
 
 
