@@ -8,6 +8,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -191,23 +192,22 @@ def test_a_check_without_base_warms_the_cache_for_the_next_pull_request(history,
 def test_the_project_modules_the_base_revisions_import_are_part_of_the_key(demo, tmp_path):
     """A helper of the project's own, imported by a base revision, decides the base's schema
     too: so does the project's package installed from its directory (`pip install .`, as the
-    action's install: auto does). A module only the new revisions import does not."""
+    action's install: auto does), and the version of an installed package. A module only the
+    new revisions import does not."""
     helpers = demo.root / "migration_helpers.py"
     helpers.write_text("import sqlalchemy as sa\n\n\n"
                        "def name_column():\n    return sa.Column('name', sa.String(20), nullable=True)\n")
-    site = tmp_path / "lib" / "site-packages"  # the project's own package, installed from its directory
-    (site / "shop_app").mkdir(parents=True)
-    (site / "shop_app" / "__init__.py").write_text("NOTE_LENGTH = 10\n")
-    (site / "shop_app-1.0.dist-info").mkdir()
-    (site / "shop_app-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: shop-app\nVersion: 1.0\n")
-    (site / "shop_app-1.0.dist-info" / "top_level.txt").write_text("shop_app\n")
-    (site / "shop_app-1.0.dist-info" / "direct_url.json").write_text(
-        json.dumps({"url": demo.root.as_uri(), "dir_info": {}}))
+    site = tmp_path / "lib" / "site-packages"
+    # The project's own package, installed from its directory ...
+    _install(site, "shop_app", "1.0", "NOTE_LENGTH = 10\n", from_directory=demo.root)
+    # ... and a package from an index, whose version is what counts.
+    installed = _install(site, "color_types", "1.0", "LENGTH = 7\n")
     (demo.root / "pr_helpers.py").write_text("SUMMARY_LENGTH = 200\n")
     demo.add_revision("c0h1", "ae1027a6acf1", """
         op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True), name_column(),
-                        sa.Column("note", sa.String(shop_app.NOTE_LENGTH)))
-    """, message="tags", extra="import shop_app\nfrom migration_helpers import name_column")
+                        sa.Column("note", sa.String(shop_app.NOTE_LENGTH)),
+                        sa.Column("color", sa.String(color_types.LENGTH)))
+    """, message="tags", extra="import color_types\nimport shop_app\nfrom migration_helpers import name_column")
     demo.add_revision("c1h2", "c0h1", 'op.add_column("tag", sa.Column("summary", sa.String(SUMMARY_LENGTH)))',
                       message="summary", extra="from pr_helpers import SUMMARY_LENGTH")
     demo.add_model("""
@@ -215,7 +215,7 @@ def test_the_project_modules_the_base_revisions_import_are_part_of_the_key(demo,
 
         Tag = Table("tag", Base.metadata, Column("id", Integer, primary_key=True),
                     Column("name", String(20), nullable=False), Column("note", String(10)),
-                    Column("summary", String(200)))
+                    Column("color", String(7)), Column("summary", String(200)))
     """)
     cache = tmp_path / "cache"
 
@@ -238,6 +238,77 @@ def test_the_project_modules_the_base_revisions_import_are_part_of_the_key(demo,
 
     (site / "shop_app" / "__init__.py").write_text("NOTE_LENGTH = 12\n")
     assert run()[1] == 0
+    assert run()[1] == 3
+
+    _install(site, "color_types", "1.1", "LENGTH = 7\n")
+    assert run()[1] == 0, "another version of an installed package the base imports"
+
+
+def _install(site, package: str, version: str, init: str, from_directory=None):
+    """A package as pip leaves it in site-packages: the code, its dist-info (with the directory
+    it was installed from, if any). Returns the dist-info directory."""
+    (site / package).mkdir(parents=True, exist_ok=True)
+    (site / package / "__init__.py").write_text(init)
+    for old in site.glob(f"{package}-*.dist-info"):
+        shutil.rmtree(old)
+    info = site / f"{package}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package.replace('_', '-')}\nVersion: {version}\n")
+    (info / "top_level.txt").write_text(f"{package}\n")
+    if from_directory is not None:
+        (info / "direct_url.json").write_text(json.dumps({"url": from_directory.as_uri(), "dir_info": {}}))
+    return info
+
+
+def test_modules_a_base_revision_imports_when_it_runs_are_verified(demo, tmp_path):
+    """An `import` inside upgrade() is not known before the revision runs: the snapshot lists the
+    project's modules imported so (and what they import), and a change to one means a full replay."""
+    (demo.root / "sizes.py").write_text("NOTE = 10\n")
+    (demo.root / "lazy_helpers.py").write_text("import sqlalchemy as sa\nfrom sizes import NOTE\n\n\n"
+                                               "def note_column():\n    return sa.Column('note', sa.String(NOTE))\n")
+    site = tmp_path / "site-packages"
+    _install(site, "color_types", "1.0", "LENGTH = 7\n")
+    demo.add_revision("c0l1", "ae1027a6acf1", """
+        import color_types
+        from lazy_helpers import note_column
+        op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True), note_column(),
+                        sa.Column("color", sa.String(color_types.LENGTH)))
+    """, message="tags")
+    demo.add_revision("c1l2", "c0l1", 'op.add_column("tag", sa.Column("name", sa.String(20)))', message="name")
+    demo.add_model("""
+        from sqlalchemy import Table
+
+        Tag = Table("tag", Base.metadata, Column("id", Integer, primary_key=True), Column("note", String(10)),
+                    Column("color", String(7)), Column("name", String(20)))
+    """)
+    cache = tmp_path / "cache"
+
+    def run():
+        result = demo.run("check", "--database-url", SERVER_URL, "--format", "json", "--base", "c0l1",
+                          "--cache-dir", str(cache), env={"PYTHONPATH": os.pathsep.join([str(site), *sys.path])})
+        return result, json.loads(result.out)
+
+    cold, _ = run()
+    assert cold.code == 0 and "saved the schema at the base (3 revisions)" in cold.err, cold.err
+    [saved] = snapshot_files(cache)
+    listed = json.loads(saved.read_text())
+    assert sorted(listed["modules"]) == ["lazy_helpers.py", "sizes.py"]
+    assert listed["packages"] == {"color_types": "color-types 1.0"}
+    assert run()[1]["restored"] == 3
+
+    (demo.root / "sizes.py").write_text("NOTE = 12\n")
+    stale, report = run()
+    assert "is stale (sizes.py, which a revision up to the base imports when it runs, changed): full replay" \
+        in stale.err, stale.err
+    assert report["restored"] == 0 and report["replayed"] == 4
+    assert stale.code == 1 and "tag.note" in json.dumps(report["missing_migration"])  # String(12) vs the model's 10
+    assert run()[1]["restored"] == 3, "the full replay saved the snapshot again"
+
+    _install(site, "color_types", "1.1", "LENGTH = 7\n")
+    upgraded, report = run()
+    assert "is stale (the package color_types, which a revision up to the base imports when it runs, " \
+        "changed)" in upgraded.err, upgraded.err
+    assert report["restored"] == 0
 
 
 def test_a_cache_dir_that_is_a_file_is_one_line_and_no_cache(history, tmp_path):

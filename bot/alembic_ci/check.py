@@ -93,11 +93,13 @@ def _replay_and_compare(report: Report, project: Project, graph: Graph, old: set
         # the cache for the next pull request).
         point, where = (report.base, "the base") if report.base else (graph.heads, "the heads")
         key = snapshot.cache_key(project, graph, point, conn)
+        root = project.ini_path.resolve().parent
         if report.base:
-            report.restored = cache.restore(conn, key) or 0
+            report.restored = cache.restore(conn, key, root) or 0
         if not report.restored:
             kept = graph.ancestors(point)
-            checkpoint = _when_applied(kept, lambda c: cache.save(c, key, len(kept), where))
+            checkpoint = _when_applied(kept, lambda c: cache.save(c, key, len(kept), graph.imported_when_run(kept),
+                                                                  root, where))
     if report.restored:
         options.progress(f"replaying the revisions after the base on {scratch.server} "
                          f"(scratch database {scratch.name})...")

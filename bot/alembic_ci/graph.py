@@ -6,8 +6,11 @@ then handed to Alembic's RevisionMap: never a KeyError traceback for a dangling 
 
 from __future__ import annotations
 
+import ast
+import dis
 import functools
 import importlib.metadata
+import importlib.util
 import itertools
 import json
 import re
@@ -30,6 +33,7 @@ from .report import ERROR, Finding
 _REVISION_FILE = re.compile(r"(?!\.#|__init__).*\.py$")
 _STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 _INSTALLED = {"site-packages", "dist-packages"}
+_IMPORT_NAME, _IMPORT_FROM = dis.opmap["IMPORT_NAME"], dis.opmap["IMPORT_FROM"]
 
 
 @dataclass
@@ -40,6 +44,9 @@ class Graph:
     # decides what the migration does, like the file's own): not the standard library, not
     # installed packages unless installed from a local directory (the project itself).
     imported: dict = field(default_factory=dict)
+    # revision id -> the installed packages (top-level names) it imports when loaded: their
+    # versions may decide the DDL (a column type from sqlalchemy_utils, geoalchemy2).
+    packages: dict = field(default_factory=dict)
 
     @property
     def heads(self) -> list[str]:
@@ -68,6 +75,16 @@ class Graph:
                 stack.extend(self.files[rev]._all_down_revisions if dependencies else self.down_revisions(rev))
         return seen
 
+    def imported_when_run(self, revs: Iterable[str]) -> tuple:
+        """(files, packages): the project's own module files that these revisions' functions import
+        (`import` inside upgrade()) and what those import in turn, and the installed packages among
+        them, as loaded now. Called once the revisions ran: a module a branch of theirs never
+        imported decided nothing."""
+        names = set().union(*(_function_imports(self.files[rev].module) for rev in revs))
+        files, packages = _own_modules_closure(names)
+        return (sorted(files - set().union(*(self.imported[rev] for rev in revs))),
+                sorted(packages - set().union(*(self.packages[rev] for rev in revs))))
+
     def describe(self, rev: str) -> str:
         message = self.message(rev)
         return f"{rev} ({self.path(rev)}" + (f', "{message}")' if message else ")")
@@ -76,7 +93,7 @@ class Graph:
 def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional[Graph], list[Finding]]:
     """Load and validate the revision files. Returns (graph, findings); graph is None when the
     files do not form a usable graph (every problem found is reported, not just the first)."""
-    scripts, findings, imported = _load_files(script, locations)
+    scripts, findings, imported, packages = _load_files(script, locations)
     by_id: dict = {}
     for s in scripts:
         by_id.setdefault(s.revision, []).append(s)
@@ -119,7 +136,8 @@ def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional
                    "revisions name each other as parents.",
         )]
     graph = Graph(script=script, files={rev: same[0] for rev, same in by_id.items()},
-                  imported={rev: imported[same[0].path] for rev, same in by_id.items()})
+                  imported={rev: imported[same[0].path] for rev, same in by_id.items()},
+                  packages={rev: packages[same[0].path] for rev, same in by_id.items()})
     return graph, _multiple_heads(graph)
 
 
@@ -137,19 +155,96 @@ def _referenced(module: types.ModuleType) -> set:
     return names
 
 
-def _own_module_files(names: set) -> tuple:
-    files = set()
-    for name in names:
-        file = getattr(sys.modules.get(name), "__file__", None)
-        if not file:
+def _origins(names: set) -> tuple:
+    """(the project's own module files, the installed packages) among ``names``."""
+    origins = [_origin(name) for name in names]
+    return tuple(sorted(path for path, _ in origins if path)), frozenset(package for _, package in origins if package)
+
+
+def _origin(name: str) -> tuple:
+    """(the file, None) for a module of the project's own, (None, its top-level package) for one
+    of an installed package, (None, None) for the standard library and what has no file."""
+    file = getattr(sys.modules.get(name), "__file__", None)
+    if not file:
+        return None, None
+    path = Path(file).resolve()
+    if path.is_relative_to(_STDLIB):
+        return None, None
+    top = name.partition(".")[0]
+    if _INSTALLED & set(path.parts) and not _installed_from_a_directory(top):
+        return None, top
+    return path, None
+
+
+def package_version(package: str) -> str:
+    """The installed version of a top-level package, from its distribution's metadata (the same
+    whether or not the package is imported yet)."""
+    for name in _package_owners().get(package, [package]):
+        try:
+            return f"{name} {importlib.metadata.version(name)}"
+        except importlib.metadata.PackageNotFoundError:
             continue
-        path = Path(file).resolve()
-        if path.is_relative_to(_STDLIB):
+    return "?"
+
+
+def _own_modules_closure(names: set) -> tuple:
+    """(files, packages): the project's own module files among ``names`` and among what those
+    modules import, recursively; the installed packages met on the way."""
+    files, packages, seen, stack = set(), set(), set(), list(names)
+    while stack:
+        name = stack.pop()
+        if name in seen:
             continue
-        if _INSTALLED & set(path.parts) and not _installed_from_a_directory(name.partition(".")[0]):
+        seen.add(name)
+        path, package = _origin(name)
+        if path:
+            files.add(path)
+            stack.extend(_source_imports(sys.modules[name]))
+        elif package:
+            packages.add(package)
+    return files, packages
+
+
+def _source_imports(module: types.ModuleType) -> set:
+    """The modules a module's source imports, anywhere in it (parsed: it is the project's own,
+    a few files; a constant imported from it leaves no trace in the importer's globals)."""
+    try:
+        tree = ast.parse(Path(module.__file__).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names: set = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            try:
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), module.__package__)
+            except (ImportError, ValueError):  # a relative import beyond the top package
+                continue
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _function_imports(module: types.ModuleType) -> set:
+    """The modules that the functions of ``module`` import when they run, read off their
+    bytecode: `import a.b` is a.b, `from a import b` a and a.b (b may be a submodule)."""
+    codes = [value.__code__ for value in vars(module).values()
+             if isinstance(value, types.FunctionType) and value.__module__ == module.__name__]
+    names: set = set()
+    while codes:
+        code = codes.pop()
+        codes.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+        if _IMPORT_NAME not in code.co_code[::2]:  # opcodes sit at even offsets: skip dis for most
             continue
-        files.add(path)
-    return tuple(sorted(files))
+        imported = None
+        for instruction in dis.get_instructions(code):
+            if instruction.opcode == _IMPORT_NAME:
+                imported = instruction.argval
+                names.add(imported)
+            elif instruction.opcode == _IMPORT_FROM and imported:
+                names.add(f"{imported}.{instruction.argval}")
+    return names
 
 
 @functools.lru_cache(maxsize=None)
@@ -177,6 +272,7 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
     scripts: list = []
     findings: list[Finding] = []
     imported: dict = {}  # file -> its own module files
+    packages: dict = {}  # file -> the installed packages it uses
     first_loaded: dict = {}  # module name -> the modules loaded along with it (its imports among them)
     for location in locations:
         if not location.is_dir():
@@ -223,8 +319,8 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
                 first_loaded.setdefault(name, new)
             uses = new.union(*(first_loaded[name] for name in _referenced(module) if name in first_loaded))
             scripts.append(Script(module, module.revision, str(path)))
-            imported[str(path)] = _own_module_files(uses)
-    return scripts, findings, imported
+            imported[str(path)], packages[str(path)] = _origins(uses)
+    return scripts, findings, imported, packages
 
 
 def _no_revisions(locations: list[Path]) -> Finding:

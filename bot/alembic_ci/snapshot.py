@@ -6,9 +6,13 @@ ancestors of the base (of the heads, in a check without a base: the next pull re
 SHOW CREATE TABLE of every table, then the rows (Alembic's version table, rows data migrations
 inserted) as INSERT statements. Its file name is a key over everything that decides that schema:
 the revision files up to the base, the project's own modules they import, env.py, alembic.ini, the
-server's version and settings, the versions of Alembic, SQLAlchemy and alembic-ci. It is verified
-twice before use: the file's content against its stored hash, then the restored database's own dump
-against the same hash. Anything wrong means a full replay, said in the progress output.
+server's version and settings, the versions of Alembic, SQLAlchemy, alembic-ci and any other
+installed package those revisions import (a column type from sqlalchemy_utils). The modules and
+packages those revisions import only when they run (an `import` inside upgrade()) cannot be known
+before: the snapshot lists them with their hashes and versions. It is verified before use: the
+file's content against its stored hash, those modules and packages against theirs, then the
+restored database's own dump against the dump's hash. Anything wrong means a full replay, said in
+the progress output.
 
 Not cached (full replay every time): schemas with views, triggers, routines, events or sequences
 (their definitions name the database they were created in), system-versioned tables, and more than
@@ -31,12 +35,13 @@ import alembic
 import sqlalchemy as sa
 
 from . import __version__
-from .graph import Graph
+from .graph import Graph, package_version
 from .project import Project
 from .server import execute_text, quote_ident
 
-FORMAT = 1
+FORMAT = 2  # 2: the modules imported when the revisions ran
 _MAX_ROWS = 10_000
+_IN_KEY = {"alembic", "sqlalchemy"}  # packages whose versions every key holds
 _KEEP = 5  # snapshots kept in the cache directory (the most recently used)
 # EXTRA of a generated column ("VIRTUAL GENERATED", "STORED GENERATED", MariaDB's "PERSISTENT"), not
 # MySQL 8's "DEFAULT_GENERATED" of a column with an expression default.
@@ -58,9 +63,10 @@ class Cache:
     def path(self, key: str) -> Path:
         return self.directory / f"snapshot-{key}.json"
 
-    def restore(self, conn: sa.engine.Connection, key: str) -> Optional[int]:
+    def restore(self, conn: sa.engine.Connection, key: str, root: Path) -> Optional[int]:
         """Restore the snapshot ``key`` into the (empty) scratch database; the number of revisions
-        it holds, or None (nothing restored, the database left empty) when it is missing or bad."""
+        it holds, or None (nothing restored, the database left empty) when it is missing or bad.
+        ``root``: the directory the module paths it lists are relative to."""
         path = self.path(key)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -71,6 +77,12 @@ class Cache:
             return self._discard(path, f"unreadable ({exc.__class__.__name__})")
         if not _well_formed(data, key):
             return self._discard(path, "corrupt (its content does not match its hash)")
+        changed = [name for name, digest in data["modules"].items() if _digest(root / name) != digest]
+        changed += [f"the package {name}" for name, version in data["packages"].items()
+                    if package_version(name) != version]
+        if changed:
+            return self._discard(path, f"stale ({changed[0]}, which a revision up to the base imports "
+                                       "when it runs, changed)")
         try:
             _run(conn, ["SET SESSION foreign_key_checks = 0", *data["statements"], "SET SESSION foreign_key_checks = 1"])
             restored = _hash(dump(conn))
@@ -86,9 +98,11 @@ class Cache:
                       f"from {path}")
         return int(data["revisions"])
 
-    def save(self, conn: sa.engine.Connection, key: str, revisions: int, where: str = "the base") -> None:
-        """Called in the middle of the replay, on its connection: never raises. ``where``: the base
-        or the heads, for the progress lines."""
+    def save(self, conn: sa.engine.Connection, key: str, revisions: int, imported: tuple, root: Path,
+             where: str = "the base") -> None:
+        """Called in the middle of the replay, on its connection: never raises. ``imported``: the
+        project's module files (listed relative to ``root``) and installed packages the revisions
+        imported when they ran. ``where``: the base or the heads, for the progress lines."""
         self.attempted = True
         try:
             statements = dump(conn)
@@ -99,6 +113,8 @@ class Cache:
             self.progress(f"snapshot cache: the schema at {where} is not saved: reading it failed ({exc.orig})")
             return
         data = {"format": FORMAT, "key": key, "revisions": revisions,
+                "modules": {_relative(path, root): _digest(path) for path in imported[0]},
+                "packages": {name: package_version(name) for name in imported[1] if name not in _IN_KEY},
                 "fingerprint": _hash(statements), "statements": statements}
         temporary = None
         try:
@@ -151,6 +167,8 @@ def _well_formed(data, key: str) -> bool:
     return (isinstance(data, dict) and data.get("format") == FORMAT and data.get("key") == key
             and isinstance(data.get("revisions"), int) and isinstance(data.get("statements"), list)
             and all(isinstance(s, str) for s in data["statements"])
+            and all(isinstance(data.get(part), dict) and all(isinstance(v, str) for v in data[part].values())
+                    for part in ("modules", "packages"))
             and data.get("fingerprint") == _hash(data["statements"]))
 
 
@@ -162,18 +180,26 @@ def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connec
                               [str(f) for f in facts]]).encode())
     revisions = sorted(graph.ancestors(base))
     imported = sorted({path for rev in revisions for path in graph.imported.get(rev, ())})
+    packages = sorted(set().union(*(graph.packages.get(rev, ()) for rev in revisions)) - _IN_KEY)
+    digest.update(json.dumps([package_version(p) for p in packages]).encode())
     for path in (project.ini_path, project.script.env_py_location, *imported):
-        digest.update(hashlib.sha256(_content(path)).digest())
+        digest.update(bytes.fromhex(_digest(path)))
     for rev in revisions:
         digest.update(rev.encode() + b"\0" + hashlib.sha256(Path(graph.files[rev].path).read_bytes()).digest())
     return digest.hexdigest()
 
 
-def _content(path) -> bytes:
+def _digest(path) -> str:
     try:
-        return Path(path).read_bytes()
-    except OSError:  # an imported module's file gone since: a key no snapshot has
-        return b"\0unreadable " + str(path).encode()
+        content = Path(path).read_bytes()
+    except OSError:  # an imported module's file gone since: a hash no snapshot has
+        content = b"\0unreadable " + str(path).encode()
+    return hashlib.sha256(content).hexdigest()
+
+
+def _relative(path: Path, root: Path) -> str:
+    # Relative where it can be: the same cache serves a checkout at another path.
+    return os.path.relpath(path, root) if Path(path).is_relative_to(root) else str(path)
 
 
 def dump(conn: sa.engine.Connection) -> list[str]:
