@@ -201,7 +201,7 @@ def test_the_project_modules_the_base_revisions_import_are_part_of_the_key(demo,
     # The project's own package, installed from its directory ...
     _install(site, "shop_app", "1.0", "NOTE_LENGTH = 10\n", from_directory=demo.root)
     # ... and a package from an index, whose version is what counts.
-    installed = _install(site, "color_types", "1.0", "LENGTH = 7\n")
+    _install(site, "color_types", "1.0", "LENGTH = 7\n")
     (demo.root / "pr_helpers.py").write_text("SUMMARY_LENGTH = 200\n")
     demo.add_revision("c0h1", "ae1027a6acf1", """
         op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True), name_column(),
@@ -244,9 +244,9 @@ def test_the_project_modules_the_base_revisions_import_are_part_of_the_key(demo,
     assert run()[1] == 0, "another version of an installed package the base imports"
 
 
-def _install(site, package: str, version: str, init: str, from_directory=None):
+def _install(site, package: str, version: str, init: str, from_directory=None) -> None:
     """A package as pip leaves it in site-packages: the code, its dist-info (with the directory
-    it was installed from, if any). Returns the dist-info directory."""
+    it was installed from, if any)."""
     (site / package).mkdir(parents=True, exist_ok=True)
     (site / package / "__init__.py").write_text(init)
     for old in site.glob(f"{package}-*.dist-info"):
@@ -257,7 +257,6 @@ def _install(site, package: str, version: str, init: str, from_directory=None):
     (info / "top_level.txt").write_text(f"{package}\n")
     if from_directory is not None:
         (info / "direct_url.json").write_text(json.dumps({"url": from_directory.as_uri(), "dir_info": {}}))
-    return info
 
 
 def test_modules_a_base_revision_imports_when_it_runs_are_verified(demo, tmp_path):
