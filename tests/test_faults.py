@@ -242,6 +242,21 @@ def test_data_directory_goes_to_a_memory_filesystem_only_with_room(tmp_path, mon
     assert data_parent([str(tmp_path)], min_free=1 << 60) is None  # no room: the temporary directory
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     assert data_parent([str(tmp_path)], min_free=1) is None  # the user said where temporary files go
+    # ... unless the server cannot use it: mariadb-install-db splits a path at spaces, and the
+    # socket's path must fit in 107 bytes. Then as without TMPDIR, but never the unusable one.
+    for unusable in (tmp_path / "with space", tmp_path / ("x" * 70)):
+        unusable.mkdir()
+        monkeypatch.setenv("TMPDIR", str(unusable))
+        assert data_parent([str(tmp_path)], min_free=1) == str(tmp_path)
+        assert data_parent([str(tmp_path)], min_free=1 << 60) == "/tmp"
+
+
+def test_embedded_server_starts_with_a_space_in_tmpdir(demo, tmp_path):
+    spaced = tmp_path / "my temp"
+    spaced.mkdir()
+    result = demo.run("check", "-q", "--format", "json", env={**_cli_env(), "TMPDIR": str(spaced)})
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["replayed"] == 2
 
 
 def test_two_checks_at_once_on_one_server_do_not_collide(demo):

@@ -31,6 +31,7 @@ _SEARCH = ["/usr/sbin", "/usr/libexec", "/usr/local/sbin", "/usr/local/mysql/bin
 # like a broken migration (the data directory itself takes ~50 MB). Docker's default /dev/shm,
 # 64 MB, is too small: inside the action's container the data directory stays on disk.
 _MEMORY_DIRS = ("/dev/shm",)
+_SYSTEM_TMP = ("/tmp", "/var/tmp")
 _MEMORY_MIN_FREE = 1 << 30
 # MariaDB's redo log: its 96 MB default would be the biggest file of a data directory in memory.
 # (MySQL 8.0.30+ sizes its redo log with another variable; its default is left alone.)
@@ -126,7 +127,7 @@ class EmbeddedServer:
 
         if self._binary is None:
             raise ServerError("no --database-url was given and no mariadbd/mysqld binary was found", _INSTALL_HINT)
-        where = "in memory" if self._parent else "temporary"
+        where = "in memory" if self._parent in _MEMORY_DIRS else "temporary"
         progress(f"starting an embedded server from {self._binary} ({where}, no TCP)...")
         self._thread.join()
         if self._error is not None:
@@ -229,7 +230,8 @@ ScratchServer = Union[GivenServer, EmbeddedServer]  # url(progress): the server,
 def data_parent(candidates=_MEMORY_DIRS, min_free: int = _MEMORY_MIN_FREE) -> Optional[str]:
     """Where the data directory goes: a memory filesystem with room, unless TMPDIR says where
     temporary files go; None: the system's temporary directory."""
-    if os.environ.get("TMPDIR"):
+    tmpdir = os.environ.get("TMPDIR", "")
+    if tmpdir and _usable(tmpdir):
         return None
     for candidate in candidates:
         try:
@@ -238,7 +240,15 @@ def data_parent(candidates=_MEMORY_DIRS, min_free: int = _MEMORY_MIN_FREE) -> Op
             continue
         if stats.f_bavail * stats.f_frsize >= min_free and os.access(candidate, os.W_OK | os.X_OK):
             return candidate
+    if tmpdir:  # not usable: the system's own, as if TMPDIR were unset
+        return next((d for d in _SYSTEM_TMP if _usable(d) and os.access(d, os.W_OK | os.X_OK)), None)
     return None
+
+
+def _usable(directory: str) -> bool:
+    # mariadb-install-db, a shell script, splits paths on spaces; a unix socket's path (inside the
+    # data directory) has at most 107 bytes.
+    return not any(c.isspace() for c in directory) and len(os.fsencode(directory)) <= 64
 
 
 def _version(binary: str) -> str:
