@@ -259,6 +259,36 @@ def _install(site, package: str, version: str, init: str, from_directory=None) -
         (info / "direct_url.json").write_text(json.dumps({"url": from_directory.as_uri(), "dir_info": {}}))
 
 
+def test_what_another_thread_imports_meanwhile_is_no_revision_files(demo, tmp_path, monkeypatch):
+    """The embedded server starts in a thread while the revision files load: the modules that
+    thread imports are not the files' (counted as theirs, the cache key changed from run to run)."""
+    import builtins
+    import threading
+
+    from alembic_ci.graph import load_graph
+    from alembic_ci.project import load_project
+
+    site = tmp_path / "site-packages"
+    _install(site, "color_types", "1.0", "LENGTH = 7\n")
+    (demo.root / "thread_helper.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(demo.root))
+    monkeypatch.chdir(demo.root)
+    for name in ("color_types", "thread_helper"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+    def meanwhile():  # while the revision file loads, another thread imports both
+        other = threading.Thread(target=lambda: [__import__("color_types"), __import__("thread_helper")])
+        other.start()
+        other.join()
+    monkeypatch.setattr(builtins, "alembic_ci_test_meanwhile", meanwhile, raising=False)
+    demo.add_revision("c0t1", "ae1027a6acf1", "pass", message="meanwhile", extra="alembic_ci_test_meanwhile()")
+    project = load_project("alembic.ini")
+    graph, findings = load_graph(project.script, project.version_locations)
+    assert findings == [] and "color_types" in sys.modules and "thread_helper" in sys.modules
+    assert graph.packages["c0t1"] == frozenset() and graph.imported["c0t1"] == ()
+
+
 def test_modules_a_base_revision_imports_when_it_runs_are_verified(demo, tmp_path):
     """An `import` inside upgrade() is not known before the revision runs: the snapshot lists the
     project's modules imported so (and what they import), and a change to one means a full replay."""

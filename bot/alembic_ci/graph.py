@@ -11,11 +11,11 @@ import dis
 import functools
 import importlib.metadata
 import importlib.util
-import itertools
 import json
 import re
 import sys
 import sysconfig
+import threading
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -93,7 +93,8 @@ class Graph:
 def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional[Graph], list[Finding]]:
     """Load and validate the revision files. Returns (graph, findings); graph is None when the
     files do not form a usable graph (every problem found is reported, not just the first)."""
-    scripts, findings, imported, packages = _load_files(script, locations)
+    with _ThreadImports() as this_thread:
+        scripts, findings, imported, packages = _load_files(script, locations, this_thread)
     by_id: dict = {}
     for s in scripts:
         by_id.setdefault(s.revision, []).append(s)
@@ -267,7 +268,29 @@ def _package_owners() -> dict:
     return owners() if owners else {}
 
 
-def _load_files(script: ScriptDirectory, locations: list[Path]):
+class _ThreadImports:
+    """A finder that finds nothing: it lists the modules this thread imports. Another thread
+    importing meanwhile (the embedded server's, starting) would otherwise have its modules
+    counted as a revision file's: a different set each run, and a different cache key."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+        self.names: list = []
+
+    def find_spec(self, name, path=None, target=None):
+        if threading.get_ident() == self.thread:
+            self.names.append(name)
+        return None
+
+    def __enter__(self) -> "_ThreadImports":
+        sys.meta_path.insert(0, self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        sys.meta_path.remove(self)
+
+
+def _load_files(script: ScriptDirectory, locations: list[Path], this_thread: _ThreadImports):
     recursive = getattr(script, "recursive_version_locations", False)
     scripts: list = []
     findings: list[Finding] = []
@@ -281,7 +304,7 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
         for path in paths:
             if not _REVISION_FILE.match(path.name):
                 continue
-            loaded = len(sys.modules)
+            loaded = len(this_thread.names)
             try:
                 module = alembic_util.load_python_file(str(path.parent), path.name)
             except BaseException as exc:  # noqa: B902 - a revision file may raise anything, even SystemExit
@@ -312,9 +335,7 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
                     detail="Every file in versions/ must be an Alembic revision; move other modules out.",
                 ))
                 continue
-            # sys.modules keeps insertion order: what this file loaded is at its end (no copy of
-            # the whole dict per file).
-            new = set(itertools.islice(sys.modules, loaded, None)) if len(sys.modules) > loaded else set()
+            new = {name for name in this_thread.names[loaded:] if name in sys.modules}  # found and loaded
             for name in new:
                 first_loaded.setdefault(name, new)
             uses = new.union(*(first_loaded[name] for name in _referenced(module) if name in first_loaded))
