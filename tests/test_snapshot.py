@@ -189,7 +189,7 @@ def test_a_check_without_base_warms_the_cache_for_the_next_pull_request(history,
     assert snapshot_files(cache) == [saved]  # restored, not saved again
 
 
-def test_the_project_modules_the_base_revisions_import_are_part_of_the_key(demo, tmp_path):
+def test_what_the_base_revisions_import_is_verified_before_a_restore(demo, tmp_path):
     """A helper of the project's own, imported by a base revision, decides the base's schema
     too: so does the project's package installed from its directory (`pip install .`, as the
     action's install: auto does), and the version of an installed package. A module only the
@@ -232,16 +232,19 @@ def test_the_project_modules_the_base_revisions_import_are_part_of_the_key(demo,
 
     helpers.write_text(helpers.read_text().replace("nullable=True", "nullable=False"))
     changed, restored = run()
-    assert "no snapshot of this base" in changed.err, changed.err  # not the nullable column's snapshot
+    assert "is stale (migration_helpers.py, which a revision up to the base imports, changed): full replay" \
+        in changed.err, changed.err  # not the nullable column's snapshot
     assert changed.code == 0 and restored == 0
     assert run()[1] == 3
 
     (site / "shop_app" / "__init__.py").write_text("NOTE_LENGTH = 12\n")
-    assert run()[1] == 0
+    changed, restored = run()
+    assert restored == 0 and "shop_app/__init__.py, which a revision up to the base imports" in changed.err
     assert run()[1] == 3
 
     _install(site, "color_types", "1.1", "LENGTH = 7\n")
-    assert run()[1] == 0, "another version of an installed package the base imports"
+    changed, restored = run()
+    assert restored == 0 and "is stale (the package color_types, which" in changed.err, changed.err
 
 
 def _install(site, package: str, version: str, init: str, from_directory=None) -> None:
@@ -259,42 +262,22 @@ def _install(site, package: str, version: str, init: str, from_directory=None) -
         (info / "direct_url.json").write_text(json.dumps({"url": from_directory.as_uri(), "dir_info": {}}))
 
 
-def test_what_another_thread_imports_meanwhile_is_no_revision_files(demo, tmp_path, monkeypatch):
-    """The embedded server starts in a thread while the revision files load: the modules that
-    thread imports are not the files' (counted as theirs, the cache key changed from run to run)."""
-    import builtins
-    import threading
-
-    from alembic_ci.graph import load_graph
-    from alembic_ci.project import load_project
-
-    site = tmp_path / "site-packages"
-    _install(site, "color_types", "1.0", "LENGTH = 7\n")
-    (demo.root / "thread_helper.py").write_text("X = 1\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.syspath_prepend(str(demo.root))
-    monkeypatch.chdir(demo.root)
-    for name in ("color_types", "thread_helper"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-
-    def meanwhile():  # while the revision file loads, another thread imports both
-        other = threading.Thread(target=lambda: [__import__("color_types"), __import__("thread_helper")])
-        other.start()
-        other.join()
-    monkeypatch.setattr(builtins, "alembic_ci_test_meanwhile", meanwhile, raising=False)
-    demo.add_revision("c0t1", "ae1027a6acf1", "pass", message="meanwhile", extra="alembic_ci_test_meanwhile()")
-    project = load_project("alembic.ini")
-    graph, findings = load_graph(project.script, project.version_locations)
-    assert findings == [] and "color_types" in sys.modules and "thread_helper" in sys.modules
-    assert graph.packages["c0t1"] == frozenset() and graph.imported["c0t1"] == ()
+def test_the_embedded_default_restores_what_it_saved(history, tmp_path):
+    """alembic-ci's default: each run starts a server of its own (in a thread, while the revision
+    files load), and finds the snapshot the run before saved."""
+    runs = [history.run("check", "--format", "json", "--base", "e5c3", "--cache-dir", str(tmp_path))
+            for _ in range(3)]
+    assert [json.loads(r.out)["restored"] for r in runs] == [0, 5, 5], runs[-1].err
+    assert len(snapshot_files(tmp_path)) == 1
 
 
 def test_modules_a_base_revision_imports_when_it_runs_are_verified(demo, tmp_path):
-    """An `import` inside upgrade() is not known before the revision runs: the snapshot lists the
-    project's modules imported so (and what they import), and a change to one means a full replay."""
+    """An `import` inside upgrade(), or inside a helper's function, counts too: the snapshot lists
+    the project's modules imported so, and a change to one means a full replay."""
     (demo.root / "sizes.py").write_text("NOTE = 10\n")
-    (demo.root / "lazy_helpers.py").write_text("import sqlalchemy as sa\nfrom sizes import NOTE\n\n\n"
-                                               "def note_column():\n    return sa.Column('note', sa.String(NOTE))\n")
+    (demo.root / "lazy_helpers.py").write_text("import sqlalchemy as sa\n\n\ndef note_column():\n"
+                                               "    from sizes import NOTE\n"
+                                               "    return sa.Column('note', sa.String(NOTE))\n")
     site = tmp_path / "site-packages"
     _install(site, "color_types", "1.0", "LENGTH = 7\n")
     demo.add_revision("c0l1", "ae1027a6acf1", """
@@ -303,7 +286,9 @@ def test_modules_a_base_revision_imports_when_it_runs_are_verified(demo, tmp_pat
         op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True), note_column(),
                         sa.Column("color", sa.String(color_types.LENGTH)))
     """, message="tags")
-    demo.add_revision("c1l2", "c0l1", 'op.add_column("tag", sa.Column("name", sa.String(20)))', message="name")
+    # The pull request's revision, loaded first (its file sorts first), imports a constant of sizes too.
+    demo.add_revision("a1l2", "c0l1", 'op.add_column("tag", sa.Column("name", sa.String(NOTE * 2)))', message="name",
+                      extra="from sizes import NOTE")
     demo.add_model("""
         from sqlalchemy import Table
 
@@ -327,16 +312,15 @@ def test_modules_a_base_revision_imports_when_it_runs_are_verified(demo, tmp_pat
 
     (demo.root / "sizes.py").write_text("NOTE = 12\n")
     stale, report = run()
-    assert "is stale (sizes.py, which a revision up to the base imports when it runs, changed): full replay" \
-        in stale.err, stale.err
+    assert "is stale (sizes.py, which a revision up to the base imports, changed): full replay" in stale.err, stale.err
     assert report["restored"] == 0 and report["replayed"] == 4
     assert stale.code == 1 and "tag.note" in json.dumps(report["missing_migration"])  # String(12) vs the model's 10
     assert run()[1]["restored"] == 3, "the full replay saved the snapshot again"
 
     _install(site, "color_types", "1.1", "LENGTH = 7\n")
     upgraded, report = run()
-    assert "is stale (the package color_types, which a revision up to the base imports when it runs, " \
-        "changed)" in upgraded.err, upgraded.err
+    assert "is stale (the package color_types, which a revision up to the base imports, changed)" in upgraded.err, \
+        upgraded.err
     assert report["restored"] == 0
 
 

@@ -98,7 +98,7 @@ def _replay_and_compare(report: Report, project: Project, graph: Graph, old: set
             report.restored = cache.restore(conn, key, root) or 0
         if not report.restored:
             kept = graph.ancestors(point)
-            checkpoint = _when_applied(kept, lambda c: cache.save(c, key, len(kept), graph.imported_when_run(kept),
+            checkpoint = _when_applied(kept, lambda c: cache.save(c, key, len(kept), lambda: graph.imported(kept),
                                                                   root, where))
     if report.restored:
         options.progress(f"replaying the revisions after the base on {scratch.server} "

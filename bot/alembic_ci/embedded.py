@@ -230,7 +230,7 @@ ScratchServer = Union[GivenServer, EmbeddedServer]  # url(progress): the server,
 def data_parent(candidates=_MEMORY_DIRS, min_free: int = _MEMORY_MIN_FREE) -> Optional[str]:
     """Where the data directory goes: a memory filesystem with room, unless TMPDIR says where
     temporary files go; None: the system's temporary directory."""
-    tmpdir = os.environ.get("TMPDIR", "")
+    tmpdir = os.path.abspath(os.environ["TMPDIR"]) if os.environ.get("TMPDIR") else ""  # as tempfile takes it
     if tmpdir and _usable(tmpdir):
         return None
     for candidate in candidates:

@@ -7,7 +7,6 @@ then handed to Alembic's RevisionMap: never a KeyError traceback for a dangling 
 from __future__ import annotations
 
 import ast
-import dis
 import functools
 import importlib.metadata
 import importlib.util
@@ -15,10 +14,8 @@ import json
 import re
 import sys
 import sysconfig
-import threading
 import traceback
-import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -33,20 +30,12 @@ from .report import ERROR, Finding
 _REVISION_FILE = re.compile(r"(?!\.#|__init__).*\.py$")
 _STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 _INSTALLED = {"site-packages", "dist-packages"}
-_IMPORT_NAME, _IMPORT_FROM = dis.opmap["IMPORT_NAME"], dis.opmap["IMPORT_FROM"]
 
 
 @dataclass
 class Graph:
     script: ScriptDirectory
     files: dict  # revision id -> Script
-    # revision id -> the project's own module files it imports when loaded (helpers whose code
-    # decides what the migration does, like the file's own): not the standard library, not
-    # installed packages unless installed from a local directory (the project itself).
-    imported: dict = field(default_factory=dict)
-    # revision id -> the installed packages (top-level names) it imports when loaded: their
-    # versions may decide the DDL (a column type from sqlalchemy_utils, geoalchemy2).
-    packages: dict = field(default_factory=dict)
 
     @property
     def heads(self) -> list[str]:
@@ -75,15 +64,29 @@ class Graph:
                 stack.extend(self.files[rev]._all_down_revisions if dependencies else self.down_revisions(rev))
         return seen
 
-    def imported_when_run(self, revs: Iterable[str]) -> tuple:
-        """(files, packages): the project's own module files that these revisions' functions import
-        (`import` inside upgrade()) and what those import in turn, and the installed packages among
-        them, as loaded now. Called once the revisions ran: a module a branch of theirs never
-        imported decided nothing."""
-        names = set().union(*(_function_imports(self.files[rev].module) for rev in revs))
-        files, packages = _own_modules_closure(names)
-        return (sorted(files - set().union(*(self.imported[rev] for rev in revs))),
-                sorted(packages - set().union(*(self.packages[rev] for rev in revs))))
+    def imported(self, revs: Iterable[str]) -> tuple:
+        """(files, packages): what these revision files import, anywhere in them (at the top, in
+        upgrade(), in a decorator), and what the project's modules among those import in turn:
+        the project's own module files (helpers whose code decides what a migration does, like
+        the file's own) and the installed packages (their versions may decide the DDL: a column
+        type from sqlalchemy_utils). Not the standard library. Called once the revisions ran, so
+        that whatever they imported is loaded: a module a branch of theirs never imported
+        decided nothing. Read from the sources, not from what loaded when (another thread
+        imports meanwhile, and a module loads once for all the files that import it)."""
+        names = set().union(*(_source_imports(self.files[rev].path) for rev in revs))
+        files, packages, seen, stack = set(), set(), set(), list(names)
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            path, package = _origin(name)
+            if path:
+                files.add(path)
+                stack.extend(_source_imports(path, getattr(sys.modules[name], "__package__", None)))
+            elif package:
+                packages.add(package)
+        return sorted(files), sorted(packages)
 
     def describe(self, rev: str) -> str:
         message = self.message(rev)
@@ -93,8 +96,7 @@ class Graph:
 def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional[Graph], list[Finding]]:
     """Load and validate the revision files. Returns (graph, findings); graph is None when the
     files do not form a usable graph (every problem found is reported, not just the first)."""
-    with _ThreadImports() as this_thread:
-        scripts, findings, imported, packages = _load_files(script, locations, this_thread)
+    scripts, findings = _load_files(script, locations)
     by_id: dict = {}
     for s in scripts:
         by_id.setdefault(s.revision, []).append(s)
@@ -136,44 +138,26 @@ def load_graph(script: ScriptDirectory, locations: list[Path]) -> tuple[Optional
             detail="Each revision's down_revision must point to an older revision; a cycle means two "
                    "revisions name each other as parents.",
         )]
-    graph = Graph(script=script, files={rev: same[0] for rev, same in by_id.items()},
-                  imported={rev: imported[same[0].path] for rev, same in by_id.items()},
-                  packages={rev: packages[same[0].path] for rev, same in by_id.items()})
+    graph = Graph(script=script, files={rev: same[0] for rev, same in by_id.items()})
     return graph, _multiple_heads(graph)
 
 
-def _referenced(module: types.ModuleType) -> set:
-    """The modules a revision module's globals come from (what it imported, even when something
-    loaded that earlier)."""
-    names = set()
-    for value in vars(module).values():
-        try:
-            name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
-        except Exception:  # noqa: BLE001 - any object may sit in a module's globals
-            continue
-        if isinstance(name, str):
-            names.add(name)
-    return names
-
-
-def _origins(names: set) -> tuple:
-    """(the project's own module files, the installed packages) among ``names``."""
-    origins = [_origin(name) for name in names]
-    return tuple(sorted(path for path, _ in origins if path)), frozenset(package for _, package in origins if package)
-
-
 def _origin(name: str) -> tuple:
-    """(the file, None) for a module of the project's own, (None, its top-level package) for one
-    of an installed package, (None, None) for the standard library and what has no file."""
+    """(the file, None) for a loaded module of the project's own, (None, its top-level package)
+    for one of an installed package, (None, None) for the standard library, a module not loaded
+    and what has no file."""
     file = getattr(sys.modules.get(name), "__file__", None)
-    if not file:
+    if not isinstance(file, str):
         return None, None
-    path = Path(file).resolve()
-    if path.is_relative_to(_STDLIB):
+    try:
+        path = Path(file).resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
         return None, None
     top = name.partition(".")[0]
-    if _INSTALLED & set(path.parts) and not _installed_from_a_directory(top):
-        return None, top
+    if _INSTALLED & set(path.parts):  # first: site-packages may lie inside the standard library's directory
+        return (path, None) if _installed_from_a_directory(top) else (None, top)
+    if path.is_relative_to(_STDLIB):
+        return None, None
     return path, None
 
 
@@ -188,30 +172,12 @@ def package_version(package: str) -> str:
     return "?"
 
 
-def _own_modules_closure(names: set) -> tuple:
-    """(files, packages): the project's own module files among ``names`` and among what those
-    modules import, recursively; the installed packages met on the way."""
-    files, packages, seen, stack = set(), set(), set(), list(names)
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        path, package = _origin(name)
-        if path:
-            files.add(path)
-            stack.extend(_source_imports(sys.modules[name]))
-        elif package:
-            packages.add(package)
-    return files, packages
-
-
-def _source_imports(module: types.ModuleType) -> set:
-    """The modules a module's source imports, anywhere in it (parsed: it is the project's own,
-    a few files; a constant imported from it leaves no trace in the importer's globals)."""
+def _source_imports(path, package: Optional[str] = None) -> set:
+    """The modules a Python file imports, anywhere in it: `import a.b` is a.b, `from a import b`
+    a and a.b (b may be a submodule); a relative import resolved in ``package``."""
     try:
-        tree = ast.parse(Path(module.__file__).read_bytes())
-    except (OSError, SyntaxError, ValueError):
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError):
         return set()
     names: set = set()
     for node in ast.walk(tree):
@@ -219,32 +185,11 @@ def _source_imports(module: types.ModuleType) -> set:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             try:
-                base = importlib.util.resolve_name("." * node.level + (node.module or ""), module.__package__)
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
             except (ImportError, ValueError):  # a relative import beyond the top package
                 continue
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return names
-
-
-def _function_imports(module: types.ModuleType) -> set:
-    """The modules that the functions of ``module`` import when they run, read off their
-    bytecode: `import a.b` is a.b, `from a import b` a and a.b (b may be a submodule)."""
-    codes = [value.__code__ for value in vars(module).values()
-             if isinstance(value, types.FunctionType) and value.__module__ == module.__name__]
-    names: set = set()
-    while codes:
-        code = codes.pop()
-        codes.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
-        if _IMPORT_NAME not in code.co_code[::2]:  # opcodes sit at even offsets: skip dis for most
-            continue
-        imported = None
-        for instruction in dis.get_instructions(code):
-            if instruction.opcode == _IMPORT_NAME:
-                imported = instruction.argval
-                names.add(imported)
-            elif instruction.opcode == _IMPORT_FROM and imported:
-                names.add(f"{imported}.{instruction.argval}")
     return names
 
 
@@ -264,39 +209,20 @@ def _installed_from_a_directory(package: str) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _package_owners() -> dict:
-    owners = getattr(importlib.metadata, "packages_distributions", None)  # Python 3.10+
-    return owners() if owners else {}
+    """Top-level package -> the distributions installing it."""
+    if hasattr(importlib.metadata, "packages_distributions"):  # Python 3.10+
+        return importlib.metadata.packages_distributions()
+    owners: dict = {}
+    for dist in importlib.metadata.distributions():
+        for package in (dist.read_text("top_level.txt") or "").split():
+            owners.setdefault(package, []).append(dist.metadata["Name"])
+    return owners
 
 
-class _ThreadImports:
-    """A finder that finds nothing: it lists the modules this thread imports. Another thread
-    importing meanwhile (the embedded server's, starting) would otherwise have its modules
-    counted as a revision file's: a different set each run, and a different cache key."""
-
-    def __init__(self) -> None:
-        self.thread = threading.get_ident()
-        self.names: list = []
-
-    def find_spec(self, name, path=None, target=None):
-        if threading.get_ident() == self.thread:
-            self.names.append(name)
-        return None
-
-    def __enter__(self) -> "_ThreadImports":
-        sys.meta_path.insert(0, self)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        sys.meta_path.remove(self)
-
-
-def _load_files(script: ScriptDirectory, locations: list[Path], this_thread: _ThreadImports):
+def _load_files(script: ScriptDirectory, locations: list[Path]):
     recursive = getattr(script, "recursive_version_locations", False)
     scripts: list = []
     findings: list[Finding] = []
-    imported: dict = {}  # file -> its own module files
-    packages: dict = {}  # file -> the installed packages it uses
-    first_loaded: dict = {}  # module name -> the modules loaded along with it (its imports among them)
     for location in locations:
         if not location.is_dir():
             continue
@@ -304,7 +230,6 @@ def _load_files(script: ScriptDirectory, locations: list[Path], this_thread: _Th
         for path in paths:
             if not _REVISION_FILE.match(path.name):
                 continue
-            loaded = len(this_thread.names)
             try:
                 module = alembic_util.load_python_file(str(path.parent), path.name)
             except BaseException as exc:  # noqa: B902 - a revision file may raise anything, even SystemExit
@@ -335,13 +260,8 @@ def _load_files(script: ScriptDirectory, locations: list[Path], this_thread: _Th
                     detail="Every file in versions/ must be an Alembic revision; move other modules out.",
                 ))
                 continue
-            new = {name for name in this_thread.names[loaded:] if name in sys.modules}  # found and loaded
-            for name in new:
-                first_loaded.setdefault(name, new)
-            uses = new.union(*(first_loaded[name] for name in _referenced(module) if name in first_loaded))
             scripts.append(Script(module, module.revision, str(path)))
-            imported[str(path)], packages[str(path)] = _origins(uses)
-    return scripts, findings, imported, packages
+    return scripts, findings
 
 
 def _no_revisions(locations: list[Path]) -> Finding:

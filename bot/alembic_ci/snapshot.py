@@ -4,15 +4,14 @@ so that a pull request's check restores it in one step and replays only the new 
 A snapshot is the dump of the scratch database at the moment the replay has applied exactly the
 ancestors of the base (of the heads, in a check without a base: the next pull request's base):
 SHOW CREATE TABLE of every table, then the rows (Alembic's version table, rows data migrations
-inserted) as INSERT statements. Its file name is a key over everything that decides that schema:
-the revision files up to the base, the project's own modules they import, env.py, alembic.ini, the
-server's version and settings, the versions of Alembic, SQLAlchemy, alembic-ci and any other
-installed package those revisions import (a column type from sqlalchemy_utils). The modules and
-packages those revisions import only when they run (an `import` inside upgrade()) cannot be known
-before: the snapshot lists them with their hashes and versions. It is verified before use: the
-file's content against its stored hash, those modules and packages against theirs, then the
-restored database's own dump against the dump's hash. Anything wrong means a full replay, said in
-the progress output.
+inserted) as INSERT statements. Its file name is a key over what decides that schema and is known
+before the replay: the revision files up to the base, env.py, alembic.ini, the server's version and
+settings, the versions of Alembic, SQLAlchemy and alembic-ci. What those revision files import (the
+project's modules: helpers, models; installed packages: a column type from sqlalchemy_utils) is known
+once they ran, wherever they import it: the snapshot lists those modules with their hashes and the
+packages with their versions. It is verified before use: the file's content against its stored
+hash, those modules and packages against theirs, then the restored database's own dump against the
+dump's hash. Anything wrong means a full replay, said in the progress output.
 
 Not cached (full replay every time): schemas with views, triggers, routines, events or sequences
 (their definitions name the database they were created in), system-versioned tables, and more than
@@ -39,7 +38,7 @@ from .graph import Graph, package_version
 from .project import Project
 from .server import execute_text, quote_ident
 
-FORMAT = 2  # 2: the modules imported when the revisions ran
+FORMAT = 2  # 2: the modules and packages the revisions import, listed
 _MAX_ROWS = 10_000
 _IN_KEY = {"alembic", "sqlalchemy"}  # packages whose versions every key holds
 _KEEP = 5  # snapshots kept in the cache directory (the most recently used)
@@ -81,8 +80,7 @@ class Cache:
         changed += [f"the package {name}" for name, version in data["packages"].items()
                     if package_version(name) != version]
         if changed:
-            return self._discard(path, f"stale ({changed[0]}, which a revision up to the base imports "
-                                       "when it runs, changed)")
+            return self._discard(path, f"stale ({changed[0]}, which a revision up to the base imports, changed)")
         try:
             _run(conn, ["SET SESSION foreign_key_checks = 0", *data["statements"], "SET SESSION foreign_key_checks = 1"])
             restored = _hash(dump(conn))
@@ -98,12 +96,18 @@ class Cache:
                       f"from {path}")
         return int(data["revisions"])
 
-    def save(self, conn: sa.engine.Connection, key: str, revisions: int, imported: tuple, root: Path,
-             where: str = "the base") -> None:
-        """Called in the middle of the replay, on its connection: never raises. ``imported``: the
-        project's module files (listed relative to ``root``) and installed packages the revisions
-        imported when they ran. ``where``: the base or the heads, for the progress lines."""
+    def save(self, conn: sa.engine.Connection, key: str, revisions: int, imported: Callable[[], tuple],
+             root: Path, where: str = "the base") -> None:
+        """Called in the middle of the replay, on its connection: never raises. ``imported()``: the
+        project's module files (listed relative to ``root``) and the installed packages those
+        revisions import. ``where``: the base or the heads, for the progress lines."""
         self.attempted = True
+        try:
+            files, packages = imported()
+        except Exception as exc:  # noqa: BLE001 - reading the project's sources: the cache is an extra
+            self.progress(f"snapshot cache: the schema at {where} is not saved: listing the modules its "
+                          f"revisions import failed ({exc.__class__.__name__}: {exc})")
+            return
         try:
             statements = dump(conn)
         except NotCacheable as exc:
@@ -113,8 +117,9 @@ class Cache:
             self.progress(f"snapshot cache: the schema at {where} is not saved: reading it failed ({exc.orig})")
             return
         data = {"format": FORMAT, "key": key, "revisions": revisions,
-                "modules": {_relative(path, root): _digest(path) for path in imported[0]},
-                "packages": {name: package_version(name) for name in imported[1] if name not in _IN_KEY},
+                # Relative: the same cache serves a checkout at another path.
+                "modules": {os.path.relpath(path, root): _digest(path) for path in files},
+                "packages": {name: package_version(name) for name in packages if name not in _IN_KEY},
                 "fingerprint": _hash(statements), "statements": statements}
         temporary = None
         try:
@@ -179,10 +184,7 @@ def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connec
     digest.update(json.dumps([FORMAT, __version__, alembic.__version__, sa.__version__,
                               [str(f) for f in facts]]).encode())
     revisions = sorted(graph.ancestors(base))
-    imported = sorted({path for rev in revisions for path in graph.imported.get(rev, ())})
-    packages = sorted(set().union(*(graph.packages.get(rev, ()) for rev in revisions)) - _IN_KEY)
-    digest.update(json.dumps([package_version(p) for p in packages]).encode())
-    for path in (project.ini_path, project.script.env_py_location, *imported):
+    for path in (project.ini_path, project.script.env_py_location):
         digest.update(bytes.fromhex(_digest(path)))
     for rev in revisions:
         digest.update(rev.encode() + b"\0" + hashlib.sha256(Path(graph.files[rev].path).read_bytes()).digest())
@@ -192,14 +194,9 @@ def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connec
 def _digest(path) -> str:
     try:
         content = Path(path).read_bytes()
-    except OSError:  # an imported module's file gone since: a hash no snapshot has
+    except OSError:  # a listed module's file gone since: a hash no snapshot has
         content = b"\0unreadable " + str(path).encode()
     return hashlib.sha256(content).hexdigest()
-
-
-def _relative(path: Path, root: Path) -> str:
-    # Relative where it can be: the same cache serves a checkout at another path.
-    return os.path.relpath(path, root) if Path(path).is_relative_to(root) else str(path)
 
 
 def dump(conn: sa.engine.Connection) -> list[str]:
