@@ -244,7 +244,7 @@ def test_data_directory_goes_to_a_memory_filesystem_only_with_room(tmp_path, mon
     assert data_parent([str(tmp_path)], min_free=1) is None  # the user said where temporary files go
     # ... unless the server cannot use it: mariadb-install-db splits a path at spaces, and the
     # socket's path must fit in 107 bytes. Then as without TMPDIR, but never the unusable one.
-    for unusable in (tmp_path / "with space", tmp_path / ("x" * 70)):
+    for unusable in (tmp_path / "with space", tmp_path / ("x" * 100)):
         unusable.mkdir()
         monkeypatch.setenv("TMPDIR", str(unusable))
         assert data_parent([str(tmp_path)], min_free=1) == str(tmp_path)

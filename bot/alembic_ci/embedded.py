@@ -247,8 +247,9 @@ def data_parent(candidates=_MEMORY_DIRS, min_free: int = _MEMORY_MIN_FREE) -> Op
 
 def _usable(directory: str) -> bool:
     # mariadb-install-db, a shell script, splits paths on spaces; a unix socket's path (inside the
-    # data directory) has at most 107 bytes.
-    return not any(c.isspace() for c in directory) and len(os.fsencode(directory)) <= 64
+    # data directory mkdtemp makes there) has at most 107 bytes.
+    socket = os.path.join(directory, "alembic-ci-" + "x" * 8, "mysqld.sock")
+    return not any(c.isspace() for c in directory) and len(os.fsencode(socket)) <= 107
 
 
 def _version(binary: str) -> str:
