@@ -293,7 +293,8 @@ def test_docker_run_image_version_prints_the_version(image):
 
 def test_action_yml_declares_the_contract():
     assert set(ACTION["inputs"]) == {"database-url", "config", "working-directory", "install", "github-token",
-                                     "comment", "base-ref", "fail-on", "cache-dir"}
+                                     "comment", "base-ref", "fail-on", "cache-dir", "statement-timeout",
+                                     "revision-timeout", "lock-wait-timeout"}
     assert set(ACTION["outputs"]) == {"passed", "heads", "missing-migration", "report", "comment-url",
                                       "comment-file"}
     assert ACTION["runs"] == {"using": "docker", "image": "Dockerfile"}
