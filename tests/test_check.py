@@ -552,6 +552,7 @@ def test_an_async_env_py_gets_the_scratch_database_with_its_async_driver(demo):
         op.add_column('article', sa.Column('summary', sa.String(200)))
         op.alter_column('user', 'username', type_=sa.String(10), existing_type=sa.String(20),
                         existing_nullable=False)
+        op.bulk_insert(sa.table('user', sa.column('id'), sa.column('username')), [{'id': 7, "username": "O'Hara"}])
     """, message="async")
     demo.add_model("""
         Article.summary = Column(String(200))
@@ -562,6 +563,9 @@ def test_an_async_env_py_gets_the_scratch_database_with_its_async_driver(demo):
     assert report["missing_migration"] is None and report["replayed"] == 3, result.out + result.err
     [revision] = report["revisions"]
     add, narrow = [s for s in revision["statements"] if s["sql"].startswith("ALTER")]
+    # Parameters rendered by the async driver itself, as the server received them.
+    assert any(s["sql"] == "INSERT INTO user (id, username) VALUES (7, 'O\\'Hara')" for s in revision["statements"]), \
+        [s["sql"] for s in revision["statements"]]
     # Probed through the async driver's cursor like any other: each verdict from the server.
     assert (add["algorithm"], narrow["algorithm"]) == ("INSTANT", "COPY")
     # ... and watched: the narrowing is a risk, found with the column read before it ran.

@@ -178,7 +178,8 @@ def tidy_sql(sql: str) -> str:
 
 def _with_parameters(cursor, statement: str, parameters, executemany: bool) -> str:
     # Empty parameters still go through the driver's interpolation: its %% becomes %.
-    mogrify = getattr(cursor, "mogrify", None)
+    # An async driver's (aiomysql, asyncmy) is on the cursor SQLAlchemy's adapter wraps.
+    mogrify = getattr(cursor, "mogrify", None) or getattr(getattr(cursor, "_cursor", None), "mogrify", None)
     if parameters is None or (not parameters and (executemany or mogrify is None)):
         return statement.strip()
     if mogrify is None:
