@@ -5,6 +5,7 @@ means a full replay. On the real MariaDB server."""
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -322,6 +323,53 @@ def test_modules_a_base_revision_imports_when_it_runs_are_verified(demo, tmp_pat
     assert "is stale (the package color_types, which a revision up to the base imports, changed)" in upgraded.err, \
         upgraded.err
     assert report["restored"] == 0
+
+
+def test_listing_counts_parent_packages_and_every_owner_of_a_namespace(demo, tmp_path, monkeypatch):
+    """`from shop.sizes import NOTE` runs shop/__init__.py too; a namespace package's version is
+    every distribution's that installs into it; one installed from git is known by its commit."""
+    from alembic_ci import graph as graph_module
+    from alembic_ci.graph import load_graph, package_version
+    from alembic_ci.project import load_project
+
+    (demo.root / "shop").mkdir()
+    (demo.root / "shop" / "__init__.py").write_text("SCALE = 1\n")
+    (demo.root / "shop" / "sizes.py").write_text("NOTE = 10\n")
+    site = tmp_path / "site-packages"
+    for dist, version, origin in (("nsp-a", "1.0", None), ("nsp-b", "2.0", "0123abc")):
+        module = dist.replace("-", "_")
+        (site / "nsp" / module).mkdir(parents=True, exist_ok=True)
+        (site / "nsp" / module / "__init__.py").write_text("")
+        info = site / f"{module}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "top_level.txt").write_text("nsp\n")
+        if origin:
+            (info / "direct_url.json").write_text(json.dumps(
+                {"url": "https://example.com/nsp-b.git", "vcs_info": {"vcs": "git", "commit_id": origin}}))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(demo.root))
+    monkeypatch.chdir(demo.root)
+    monkeypatch.setattr(graph_module, "_package_owners", functools.lru_cache(maxsize=1)(
+        graph_module._package_owners.__wrapped__))  # this test's site-packages, not an earlier answer
+    demo.add_revision("c0p1", "ae1027a6acf1", "pass", message="parent", extra="from shop.sizes import NOTE\nimport nsp.nsp_a")
+    project = load_project("alembic.ini")
+    graph, _ = load_graph(project.script, project.version_locations)
+    files, packages = graph.imported(["c0p1"])
+    assert [str(f.relative_to(demo.root.resolve())) for f in files] == ["shop/__init__.py", "shop/sizes.py"]
+    assert "nsp" in packages
+    assert package_version("nsp") == "nsp-a 1.0, nsp-b 2.0 (0123abc)"
+
+
+def test_a_damaged_cache_file_naming_odd_modules_is_corrupt_not_a_crash(tmp_path):
+    from alembic_ci.snapshot import FORMAT, _digest, _hash, _well_formed
+
+    good = {"format": FORMAT, "key": "k", "revisions": 1, "statements": [], "fingerprint": _hash([]),
+            "packages": {}, "modules": {"helpers.py": "0" * 64}}
+    assert _well_formed(good, "k")
+    for name in ("/etc/passwd", "a\0b"):
+        assert not _well_formed({**good, "modules": {name: "0" * 64}}, "k")
+    assert _digest("/dev/zero") == _digest(tmp_path / "missing") == _digest("a\0b")  # never read, never raise
 
 
 def test_a_cache_dir_that_is_a_file_is_one_line_and_no_cache(history, tmp_path):

@@ -74,6 +74,7 @@ class Graph:
         decided nothing. Read from the sources, not from what loaded when (another thread
         imports meanwhile, and a module loads once for all the files that import it)."""
         names = set().union(*(_source_imports(self.files[rev].path) for rev in revs))
+        names |= {name.rsplit(".", depth)[0] for name in names for depth in range(1, name.count(".") + 1)}  # a.b runs a
         files, packages, seen, stack = set(), set(), set(), list(names)
         while stack:
             name = stack.pop()
@@ -162,14 +163,20 @@ def _origin(name: str) -> tuple:
 
 
 def package_version(package: str) -> str:
-    """The installed version of a top-level package, from its distribution's metadata (the same
-    whether or not the package is imported yet)."""
-    for name in _package_owners().get(package, [package]):
+    """The installed versions of a top-level package, from its distributions' metadata (the same
+    whether or not the package is imported yet): every distribution installing into it (a
+    namespace package has several), with the commit or archive hash pip recorded for one
+    installed from git or a file, whose version says nothing of its content."""
+    versions = []
+    for name in sorted(set(_package_owners().get(package, [package]))):
         try:
-            return f"{name} {importlib.metadata.version(name)}"
+            dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-    return "?"
+        direct = _direct_url(dist)
+        origin = _field(direct, "vcs_info", "commit_id") or _field(direct, "archive_info", "hash")
+        versions.append(f"{name} {dist.version}" + (f" ({origin})" if origin else ""))
+    return ", ".join(versions) or "?"
 
 
 def _source_imports(path, package: Optional[str] = None) -> set:
@@ -199,12 +206,26 @@ def _installed_from_a_directory(package: str) -> bool:
     site-packages: its pip record names the directory it came from."""
     for name in _package_owners().get(package, ()):
         try:
-            direct = json.loads(importlib.metadata.distribution(name).read_text("direct_url.json") or "{}")
-        except (importlib.metadata.PackageNotFoundError, OSError, ValueError):
+            direct = _direct_url(importlib.metadata.distribution(name))
+        except importlib.metadata.PackageNotFoundError:
             continue
-        if isinstance(direct, dict) and str(direct.get("url", "")).startswith("file:") and "dir_info" in direct:
+        if str(direct.get("url", "")).startswith("file:") and "dir_info" in direct:
             return True
     return False
+
+
+def _direct_url(dist: importlib.metadata.Distribution) -> dict:
+    """What pip recorded of where a distribution came from (PEP 610), if anything."""
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return direct if isinstance(direct, dict) else {}
+
+
+def _field(record: dict, section: str, key: str) -> Optional[str]:
+    value = record.get(section)
+    return value.get(key) if isinstance(value, dict) else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -213,8 +234,11 @@ def _package_owners() -> dict:
     if hasattr(importlib.metadata, "packages_distributions"):  # Python 3.10+
         return importlib.metadata.packages_distributions()
     owners: dict = {}
-    for dist in importlib.metadata.distributions():
-        for package in (dist.read_text("top_level.txt") or "").split():
+    for dist in importlib.metadata.distributions():  # as 3.10 does: top_level.txt, else the files' top
+        packages = (dist.read_text("top_level.txt") or "").split() or {
+            file.parts[0].split(".")[0] for file in dist.files or ()
+            if file.parts and not file.parts[0].endswith((".dist-info", ".egg-info", ".data", ".pth"))}
+        for package in packages:
             owners.setdefault(package, []).append(dist.metadata["Name"])
     return owners
 

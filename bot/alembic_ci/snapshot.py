@@ -174,6 +174,7 @@ def _well_formed(data, key: str) -> bool:
             and all(isinstance(s, str) for s in data["statements"])
             and all(isinstance(data.get(part), dict) and all(isinstance(v, str) for v in data[part].values())
                     for part in ("modules", "packages"))
+            and not any(os.path.isabs(name) or "\0" in name for name in data["modules"])
             and data.get("fingerprint") == _hash(data["statements"]))
 
 
@@ -192,10 +193,12 @@ def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connec
 
 
 def _digest(path) -> str:
+    """The hash of a file's content; one sentinel for whatever is not a readable file (gone since,
+    inside a zip, a device a damaged cache file names)."""
     try:
-        content = Path(path).read_bytes()
-    except OSError:  # a listed module's file gone since: a hash no snapshot has
-        content = b"\0unreadable " + str(path).encode()
+        content = Path(path).read_bytes() if Path(path).is_file() else b"\0unreadable"
+    except (OSError, ValueError):
+        content = b"\0unreadable"
     return hashlib.sha256(content).hexdigest()
 
 
