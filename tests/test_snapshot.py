@@ -325,6 +325,28 @@ def test_modules_a_base_revision_imports_when_it_runs_are_verified(demo, tmp_pat
     assert report["restored"] == 0
 
 
+def test_modules_loaded_by_a_literal_name_are_listed(tmp_path):
+    """importlib.import_module("a") and __import__("a") load a module as an import does; a name
+    computed at run time cannot be read from the source."""
+    from alembic_ci.graph import _source_imports
+
+    migration = tmp_path / "c0l1_tags.py"
+    migration.write_text(
+        "import importlib\n"
+        "from importlib import import_module\n\n\n"
+        "def upgrade():\n"
+        "    importlib.import_module('shop.sizes')\n"
+        "    import_module('.colors', package='shop')\n"
+        "    import_module('.fonts', 'shop')\n"
+        "    __import__('units')\n"
+        "    importlib.import_module(computed)\n"
+        "    importlib.import_module('')\n"
+        "    import_module('.nowhere')\n"
+    )
+    assert _source_imports(migration) == {"importlib", "importlib.import_module", "shop.sizes", "shop.colors",
+                                          "shop.fonts", "units"}
+
+
 def test_listing_counts_parent_packages_and_every_owner_of_a_namespace(demo, tmp_path, monkeypatch):
     """`from shop.sizes import NOTE` runs shop/__init__.py too; a namespace package's version is
     every distribution's that installs into it; one installed from git is known by its commit."""

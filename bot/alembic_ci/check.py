@@ -24,6 +24,7 @@ from .replay import AfterRevision, ReplayResult, replay
 from .report import Report, RevisionReport
 from .sandbox import ScratchDatabase
 from .settings import Settings, load_settings
+from .words import plural
 
 
 def progress_to_stderr(message: str) -> None:
@@ -104,7 +105,7 @@ def _replay_and_compare(report: Report, project: Project, graph: Graph, old: set
         options.progress(f"replaying the revisions after the base on {scratch.server} "
                          f"(scratch database {scratch.name})...")
     else:
-        options.progress(f"replaying {len(graph.files)} revision{'s' * (len(graph.files) != 1)} on {scratch.server} "
+        options.progress(f"replaying {len(graph.files)} {plural('revision', len(graph.files))} on {scratch.server} "
                          f"(scratch database {scratch.name})...")
     result = replay(project, graph, conn, capture, checkpoint, options.revision_timeout)
     if checkpoint is not None and not cache.attempted and result.failure is None:

@@ -32,6 +32,7 @@ from .report import WARNING, Finding, MissingMigration
 from .sandbox import ScratchDatabase
 from .schema import Schema, differences, distance, read_schema
 from .server import connect_with_wait, create_engine, describe, execute_text, parse_url, quote_ident, server_version
+from .words import plural
 
 DIAGNOSIS_SCHEMA_VERSION = 1
 
@@ -211,7 +212,7 @@ def _replay(project: Project, graph: Graph, options: DoctorOptions, diagnosis: D
     with scratch_server(options.scratch_url, options.scratch_database) as server:
         with ScratchDatabase(server.url(options.progress), options.wait, options.progress,
                              existing=options.scratch_database, statement_timeout=options.statement_timeout) as scratch:
-            options.progress(f"replaying {len(graph.files)} revision{'s' * (len(graph.files) != 1)} on {scratch.server} "
+            options.progress(f"replaying {len(graph.files)} {plural('revision', len(graph.files))} on {scratch.server} "
                              f"(scratch database {scratch.name}) to learn the schema at each...")
             with Capture(scratch.url, options.lock_wait_timeout) as capture, scratch.connect() as conn:
                 result = replay(project, graph, conn, capture, snapshot, options.revision_timeout)
@@ -323,7 +324,7 @@ def _at_head(diagnosis, graph, live, snapshots, configure_options, conn) -> None
     else:
         count = len(diagnosis.missing_migration.differences)
         diagnosis.summary = (f"the database is at head ({heads}) and matches the migrations, but the models "
-                             f"differ from it ({count} difference{'s' * (count != 1)}): a migration is missing")
+                             f"differ from it ({count} {plural('difference', count)}): a migration is missing")
         diagnosis.fix = ['alembic revision --autogenerate -m "..."', "alembic upgrade head"]
 
 
@@ -332,7 +333,7 @@ def _behind(diagnosis, graph, live, snapshots, current) -> None:
     diagnosis.pending = _pending(graph, tuple(current))
     count = len(diagnosis.pending)
     diagnosis.summary = (f"the database is at {_heads_text(current)}, behind head ({_heads_text(graph.heads)}): "
-                         f"{count} revision{'s' * (count != 1)} to apply (Alembic says \"Target database is not "
+                         f"{count} {plural('revision', count)} to apply (Alembic says \"Target database is not "
                          "up to date\")")
     diagnosis.fix = [_upgrade_command(graph)]
     diagnosis.schema_differences = _differences_at(live, snapshots, current)
@@ -376,7 +377,7 @@ def _same(match: SchemaMatch) -> str:
 
 
 def _count(differences: list) -> str:
-    return f"{len(differences)} difference{'s' * (len(differences) != 1)}"
+    return f"{len(differences)} {plural('difference', len(differences))}"
 
 
 def _heads_text(heads) -> str:

@@ -26,6 +26,7 @@ from .capture import tidy_sql
 from .graph import one_line
 from .project import relpath
 from .report import ERROR, WARNING, Finding, MissingMigration
+from .words import plural
 
 # configure() options that belong to running migrations, not to comparing schemas.
 _RUNTIME_ONLY = {"connection", "url", "dialect_name", "dialect_opts", "as_sql", "output_buffer",
@@ -94,7 +95,7 @@ def compare(conn: sa.engine.Connection, options: Optional[dict],
     count = len(differences)
     findings.append(Finding(
         "missing-migration", ERROR,
-        f"the models differ from the migrations ({count} difference{'s' * (count != 1)}): "
+        f"the models differ from the migrations ({count} {plural('difference', count)}): "
         + "; ".join(differences[:3]) + ("; ..." if count > 3 else ""),
         detail="Generate the migration: `alembic revision --autogenerate -m \"...\"`, review it, commit it.",
     ))

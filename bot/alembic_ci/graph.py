@@ -181,7 +181,8 @@ def package_version(package: str) -> str:
 
 def _source_imports(path, package: Optional[str] = None) -> set:
     """The modules a Python file imports, anywhere in it: `import a.b` is a.b, `from a import b`
-    a and a.b (b may be a submodule); a relative import resolved in ``package``."""
+    a and a.b (b may be a submodule), `importlib.import_module("a")` and `__import__("a")` a (a
+    name computed at run time cannot be known); a relative import resolved in ``package``."""
     try:
         tree = ast.parse(Path(path).read_bytes())
     except (OSError, SyntaxError, ValueError, RecursionError):
@@ -191,13 +192,42 @@ def _source_imports(path, package: Optional[str] = None) -> set:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            try:
-                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
-            except (ImportError, ValueError):  # a relative import beyond the top package
-                continue
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
+            base = _resolved("." * node.level + (node.module or ""), package)
+            if base:
+                names.add(base)
+                names.update(f"{base}.{alias.name}" for alias in node.names)
+        elif _is_import_call(node):
+            names.add(_resolved(node.args[0].value, _literal_package(node) or package))
+    names.discard(None)
     return names
+
+
+def _resolved(name: str, package: Optional[str]) -> Optional[str]:
+    try:
+        return importlib.util.resolve_name(name, package) or None
+    except (ImportError, ValueError):  # a relative import beyond the top package
+        return None
+
+
+def _is_import_call(node: ast.AST) -> bool:
+    """importlib.import_module("a"), import_module("a") or __import__("a"): a literal name."""
+    if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)):
+        return False
+    return _called(node) in ("import_module", "__import__")
+
+
+def _called(node: ast.Call) -> Optional[str]:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def _literal_package(node: ast.Call) -> Optional[str]:
+    """import_module(".b", "a") / import_module(".b", package="a"): the package a relative name is in."""
+    if _called(node) != "import_module":
+        return None
+    given = node.args[1:2] or [k.value for k in node.keywords if k.arg == "package"]
+    return given[0].value if given and isinstance(given[0], ast.Constant) and isinstance(given[0].value, str) else None
 
 
 @functools.lru_cache(maxsize=None)

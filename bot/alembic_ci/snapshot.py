@@ -37,6 +37,7 @@ from . import __version__
 from .graph import Graph, package_version
 from .project import Project
 from .server import execute_text, quote_ident
+from .words import plural
 
 FORMAT = 2  # 2: the modules and packages the revisions import, listed
 _MAX_ROWS = 10_000
@@ -92,7 +93,7 @@ class Cache:
             return self._discard(path, "stale (the restored schema differs from the snapshot)")
         with contextlib.suppress(OSError):
             os.utime(path)  # most recently used: kept by the pruning below
-        self.progress(f"snapshot cache: restored the schema at the base ({data['revisions']} revision{'s' * (data['revisions'] != 1)}) "
+        self.progress(f"snapshot cache: restored the schema at the base ({data['revisions']} {plural('revision', data['revisions'])}) "
                       f"from {path}")
         return int(data["revisions"])
 
@@ -139,7 +140,7 @@ class Cache:
             self.progress(f"snapshot cache: the schema at {where} is not saved: could not write {self.directory} "
                           f"({exc.strerror})")
             return
-        self.progress(f"snapshot cache: saved the schema at {where} ({revisions} revision{'s' * (revisions != 1)}) to {self.path(key)}")
+        self.progress(f"snapshot cache: saved the schema at {where} ({revisions} {plural('revision', revisions)}) to {self.path(key)}")
         self._prune()
 
     def _discard(self, path: Path, why: str) -> None:

@@ -11,6 +11,7 @@ from ..report import ERROR
 from .markdown import Budget
 from .markdown import _env as markdown_env
 from .text import finding_lines, painter
+from ..words import plural
 
 
 def render_diagnosis(diagnosis: Diagnosis, fmt: str, color: bool = False) -> str:
@@ -31,7 +32,7 @@ def _text(d: Diagnosis, color: bool) -> str:
     if d.current is not None:
         facts.append("alembic_version: " + (", ".join(d.current) or "empty"))
     if d.heads:
-        facts.append("head" + "s" * (len(d.heads) > 1) + " " + ", ".join(d.heads))
+        facts.append(plural("head", len(d.heads)) + " " + ", ".join(d.heads))
     if facts:
         out.append(paint("  " + " · ".join(facts), "dim"))
     if d.fix:

@@ -16,6 +16,7 @@ import jinja2
 
 from ..report import ERROR, Report
 from .verdict import annotated_sql, measured_on, not_recorded
+from ..words import plural
 
 MARKER_PREFIX = "<!-- alembic-ci:"
 
@@ -88,7 +89,7 @@ def _budget_block(context: jinja2.runtime.Context, value: object, lang: str = ""
     cut = max(text.rfind("\n", 0, budget.block_chars + 1), 0)
     kept, rest = text[:cut], text[cut:].lstrip("\n")
     lines = rest.count("\n") + 1
-    note = (f"_✂️ {lines:,} more line{'s' * (lines != 1)} ({len(rest):,} characters) trimmed: "
+    note = (f"_✂️ {lines:,} more {plural('line', lines)} ({len(rest):,} characters) trimmed: "
             f"see {budget.full_report}._")
     return f"{code_block(kept, lang)}\n\n{note}" if kept else note
 
@@ -99,7 +100,7 @@ def _shown(items: list, budget: Budget) -> list:
 
 def _more(items: list, budget: Budget, noun: str) -> str:
     hidden = len(items) - len(_shown(items, budget))
-    return f"\n_✂️ {hidden:,} more {noun}{'s' * (hidden != 1)}: see {budget.full_report}._\n" if hidden else ""
+    return f"\n_✂️ {hidden:,} more {plural(noun, hidden)}: see {budget.full_report}._\n" if hidden else ""
 
 
 _env = jinja2.Environment(
@@ -111,7 +112,7 @@ _env = jinja2.Environment(
     keep_trailing_newline=True,
 )
 _env.filters.update(md=md_text, html=html_text, code=code_span, block=_budget_block, shown=_shown, more=_more,
-                    annotated_sql=annotated_sql, not_recorded=not_recorded)
+                    annotated_sql=annotated_sql, not_recorded=not_recorded, plural=plural)
 
 
 def render_markdown(report: Report, max_bytes: Optional[int] = None, full_report: str = "the job summary") -> str:
@@ -144,7 +145,7 @@ def render_markdown(report: Report, max_bytes: Optional[int] = None, full_report
     if text is not None:
         return text
     verdict = "✅ alembic-ci: migrations check passed" if report.passed else \
-        f"❌ alembic-ci: {len(errors)} problem{'s' * (len(errors) != 1)} in the migrations"
+        f"❌ alembic-ci: {len(errors)} {plural('problem', len(errors))} in the migrations"
     return f"{marker(report.config)}\n### {verdict}\n\nThe report is too large to show here: see {full_report}.\n"
 
 

@@ -8,6 +8,7 @@ from typing import Callable, Iterable
 
 from ..report import ERROR, Finding, Report
 from .verdict import describe, measured_on, not_recorded
+from ..words import plural
 
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
 Paint = Callable[..., str]
@@ -40,14 +41,14 @@ def render_text(report: Report, color: bool = False) -> str:
     if report.passed:
         out.append(paint("PASSED", "green", "bold") + f"  {report.config}: migrations replay cleanly and match the models")
     else:
-        out.append(paint("FAILED", "red", "bold") + f"  {report.config}: {len(errors)} problem{'s' * (len(errors) != 1)}")
+        out.append(paint("FAILED", "red", "bold") + f"  {report.config}: {len(errors)} {plural('problem', len(errors))}")
     facts = []
     if report.server:
         facts.append(f"server {report.server}")
     if report.heads:
-        facts.append("head" + "s" * (len(report.heads) > 1) + " " + ", ".join(report.heads))
+        facts.append(plural("head", len(report.heads)) + " " + ", ".join(report.heads))
     if report.server:
-        facts.append(f"{report.replayed} revision{'s' * (report.replayed != 1)} replayed"
+        facts.append(f"{report.replayed} {plural('revision', report.replayed)} replayed"
                      + (f" after {report.restored} restored from the snapshot cache" if report.restored else ""))
     if facts:
         out.append(paint("  " + " · ".join(facts), "dim"))
@@ -70,7 +71,7 @@ def render_text(report: Report, color: bool = False) -> str:
         out.append("")
         scope = f"after {', '.join(report.base)}" if report.base else "from empty"
         count = len(report.revisions)
-        out.append(paint(f"Upgrade SQL ({count} revision{'s' * (count != 1)} {scope})", "bold"))
+        out.append(paint(f"Upgrade SQL ({count} {plural('revision', count)} {scope})", "bold"))
         note = measured_on(report)
         if note:
             out.append(textwrap.fill(note, 100, initial_indent="  ", subsequent_indent="  "))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..report import MAX_RECORDED, Report, RevisionReport, Statement
+from ..words import plural
 
 
 def describe(statement: Statement) -> Optional[str]:
@@ -33,7 +34,7 @@ def describe(statement: Statement) -> Optional[str]:
 def not_recorded(rev: RevisionReport) -> str:
     """The statements a revision sent past those kept, e.g. from a loop stopped by --revision-timeout."""
     n = rev.statements_not_recorded
-    return f"{n} more statement{'s' * (n != 1)}, not recorded (alembic-ci keeps the first {MAX_RECORDED} of a revision)"
+    return f"{n} more {plural('statement', n)}, not recorded (alembic-ci keeps the first {MAX_RECORDED} of a revision)"
 
 
 def annotated_sql(statements: list) -> str:
