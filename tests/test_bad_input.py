@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -438,5 +440,41 @@ def test_a_user_without_create_database_uses_the_named_empty_database(demo):
 def test_a_number_of_seconds_must_be_above_zero(demo, option, value, says):
     result = demo.run("check", option, value)
     assert result.code == 2
-    assert result.err.splitlines()[-1] == f"alembic-ci check: error: {says}"
-    assert "Traceback" not in result.err
+    assert result.err.splitlines() == [f"alembic-ci: error: {says}. `alembic-ci check --help` lists the options"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["check", "-o", "report.txt"], "unrecognized arguments: -o report.txt. `alembic-ci check --help`"),
+    (["check", "--base", "a1", "--base-ref", "main"], "argument --base-ref: not allowed with argument --base."),
+    (["doctor"], "the following arguments are required: --database-url. `alembic-ci doctor --help`"),
+    (["chekc"], "invalid choice: 'chekc' (choose from 'check', 'doctor', 'action'). `alembic-ci --help`"),
+])
+def test_a_usage_error_is_one_line(demo, args, says):
+    result = demo.run(*args)
+    assert result.code == 2 and result.out == ""
+    [line] = result.err.splitlines()
+    assert line.startswith("alembic-ci: error: ") and says in line, line
+
+
+def test_the_action_without_pygithub_says_what_to_install():
+    """`pip install alembic-ci` without the [action] extra: PyGithub and requests are missing."""
+    code = ("import sys; sys.modules['requests'] = sys.modules['github'] = None; "  # None: their import fails
+            "from alembic_ci.cli import main; sys.exit(main(['action']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["alembic-ci: error: alembic-ci action needs PyGithub. "
+                                          "Install it: pip install 'alembic-ci[action]'"]
+
+
+def test_quiet_silences_python_warnings_too(demo):
+    """Only the verdict line remains with -q: no warnings of SQLAlchemy, Alembic or a migration."""
+    demo.add_revision("b1w1", "ae1027a6acf1", 'warnings.warn("old_helper() is deprecated")\n'
+                      'op.add_column("article", sa.Column("summary", sa.String(200)))', message="summary",
+                      extra="import warnings")
+    loud = demo.run("check", "--database-url", SERVER_URL)
+    assert loud.code == 1 and "UserWarning: old_helper() is deprecated" in loud.err, loud.err
+    quiet = demo.check()
+    assert quiet.code == 1 and quiet.err.splitlines() == [
+        "alembic-ci: failed: the models differ from the migrations (1 difference): article.summary: created by the "
+        "migrations, not in the models. Generate the migration: `alembic revision --autogenerate -m \"...\"`, "
+        "review it, commit it."], quiet.err

@@ -129,7 +129,8 @@ def test_changed_base_revision_misses_the_cache(history, tmp_path):
     old = history.versions / "c3a1_tags.py"
     old.write_text(old.read_text() + "\n# edited\n")
     result, report = check(history, cache)
-    assert "no snapshot of this base" in result.err
+    assert ("no snapshot of this base in " + str(cache) + " (the one of the same revisions predates a change: "
+            "alembic/versions/c3a1_tags.py (c3a1)): full replay") in result.err, result.err
     assert report["replayed"] == 6 and report["restored"] == 0
     assert len(snapshot_files(cache)) == 2  # the new key's snapshot beside the old one
 
@@ -144,10 +145,11 @@ def _rewrite(path, change):
 @pytest.mark.parametrize("damage, message", [
     (lambda p: p.write_text(p.read_text().replace("varchar(40)", "varchar(41)")), "is corrupt"),
     (lambda p: p.write_text(p.read_text()[:100]), "is unreadable"),
+    (lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "is unreadable (RecursionError)"),
     (lambda p: _rewrite(p, lambda s: [x.replace("CREATE TABLE `tag`", "CREATE TABLE IF NOT EXISTS `tag`")
                                       .replace("varchar(40)", "VARCHAR(40)") for x in s]), "is stale"),
     (lambda p: _rewrite(p, lambda s: s + ["INSERT INTO `no_such_table` VALUES (1)"]), "not restorable here"),
-], ids=["content-hash", "truncated", "restores-differently", "fails-to-restore"])
+], ids=["content-hash", "truncated", "nested", "restores-differently", "fails-to-restore"])
 def test_bad_snapshot_falls_back_to_a_full_replay(history, tmp_path, damage, message):
     cache = tmp_path / "cache"
     _, full_report = check(history)
@@ -384,13 +386,16 @@ def test_listing_counts_parent_packages_and_every_owner_of_a_namespace(demo, tmp
 
 
 def test_a_damaged_cache_file_naming_odd_modules_is_corrupt_not_a_crash(tmp_path):
-    from alembic_ci.snapshot import FORMAT, _digest, _hash, _well_formed
+    from alembic_ci.snapshot import FORMAT, Key, _digest, _hash, _well_formed
 
-    good = {"format": FORMAT, "key": "k", "revisions": 1, "statements": [], "fingerprint": _hash([]),
+    key = Key({"env.py": "0" * 64})
+    good = {"format": FORMAT, "key": key.digest, "revisions": 1, "statements": [], "fingerprint": _hash([]),
             "packages": {}, "modules": {"helpers.py": "0" * 64}}
-    assert _well_formed(good, "k")
+    assert _well_formed(good, key)
     for name in ("/etc/passwd", "a\0b"):
-        assert not _well_formed({**good, "modules": {name: "0" * 64}}, "k")
+        assert not _well_formed({**good, "modules": {name: "0" * 64}}, key)
+    for count in (True, 0, "1"):
+        assert not _well_formed({**good, "revisions": count}, key)
     assert _digest("/dev/zero") == _digest(tmp_path / "missing") == _digest("a\0b")  # never read, never raise
 
 
@@ -415,3 +420,108 @@ def test_schema_with_a_view_is_not_cached(demo, tmp_path):
         assert "the schema at the base is not saved: it has more than tables: titles (view)" in result.err
         assert "4 revisions replayed" in result.out and "restored" not in result.out
     assert not snapshot_files(tmp_path)
+
+
+def test_rows_of_any_size_and_binary_data_restore_exactly(demo, tmp_path):
+    """Rows go into INSERTs of up to 1 MiB (one INSERT of a whole table may pass the server's
+    max_allowed_packet); binary values as hex literals, whatever the driver."""
+    demo.add_revision("b1n1", "ae1027a6acf1", """
+        op.create_table("blob", sa.Column("id", sa.Integer(), primary_key=True),
+                        sa.Column("digest", sa.VARBINARY(16)), sa.Column("body", sa.Text()))
+        blob = sa.table("blob", sa.column("id"), sa.column("digest"), sa.column("body"))
+        op.bulk_insert(blob, [{"id": i, "digest": bytes([0, 255, 128, i % 256]) * 4, "body": "é" * 2000}
+                              for i in range(1, 1201)])
+    """, message="blobs")
+    demo.add_revision("c2n2", "b1n1", 'op.add_column("blob", sa.Column("note", sa.String(20)))', message="note")
+    demo.add_model("""
+        from sqlalchemy import VARBINARY, Table, Text
+
+        Blob = Table("blob", Base.metadata, Column("id", Integer, primary_key=True), Column("digest", VARBINARY(16)),
+                     Column("body", Text), Column("note", String(20)))
+    """)
+    cache = tmp_path / "cache"
+
+    def run(*extra):
+        result = demo.run("check", "--database-url", SERVER_URL, "--format", "json", "--base", "b1n1", *extra)
+        assert result.code == 0, result.err
+        return result, json.loads(result.out)
+
+    _, full = run()
+    run("--cache-dir", str(cache))
+    [saved] = snapshot_files(cache)
+    inserts = [s for s in json.loads(saved.read_text())["statements"] if s.startswith("INSERT INTO `blob`")]
+    assert len(inserts) == 5 and all(len(s.encode()) <= (1 << 20) + 200 for s in inserts)  # 4.8 MB of text
+    assert "X'00ff800100ff800100ff800100ff8001'" in inserts[0]
+    warm, report = run("--cache-dir", str(cache))
+    assert report["restored"] == 3 and comparable(report) == comparable(full)
+
+
+def test_a_restore_the_server_hangs_up_on_is_discarded_and_the_check_goes_on(history, tmp_path):
+    """A statement over max_allowed_packet: the server closes the connection. The snapshot goes,
+    the database is emptied on a new connection, and the full replay reports as usual."""
+    cache = tmp_path / "cache"
+    _, full_report = check(history)
+    check(history, cache)
+    [path] = snapshot_files(cache)
+    import pymysql
+
+    with pymysql.connect(host="127.0.0.1", user="root") as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT @@max_allowed_packet")
+        [(packet,)] = cursor.fetchall()
+    _rewrite(path, lambda s: s[:3] + [f"SELECT '{'x' * packet}'"] + s[3:])
+
+    result, report = check(history, cache)
+    assert "is not restorable here" in result.err and "full replay" in result.err, result.err
+    assert report["restored"] == 0 and comparable(report) == comparable(full_report)
+    again, again_report = check(history, cache)
+    assert again_report["restored"] == 5, again.err
+
+
+@pytest.fixture
+def latin1_database():
+    import pymysql
+
+    name = f"alembic_ci_test_latin1_{os.getpid()}"
+    with pymysql.connect(host="127.0.0.1", user="root", autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name} CHARACTER SET latin1")
+        try:
+            yield name
+        finally:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+def test_the_scratch_database_charset_is_in_the_key(history, tmp_path, latin1_database):
+    """An existing scratch database whose default charset differs makes other tables in a full
+    replay: a snapshot saved in utf8mb4 is not restored there."""
+    cache = tmp_path / "cache"
+    check(history, cache)
+    args = ["check", "--database-url", SERVER_URL, "--format", "json", "--base", "e5c3",
+            "--scratch-database", latin1_database]
+    full = json.loads(history.run(*args).out)
+    result = history.run(*args, "--cache-dir", str(cache))
+    assert "the server's @@character_set_database (utf8mb4 then, latin1 now)" in result.err, result.err
+    assert json.loads(result.out)["restored"] == 0 and comparable(json.loads(result.out)) == comparable(full)
+
+
+def test_no_half_written_snapshot_is_left_behind(tmp_path, monkeypatch):
+    """An interrupt while writing removes the temporary file; one a killed run left an hour ago
+    goes at the next save, a running job's fresh one stays."""
+    from alembic_ci import snapshot
+    from alembic_ci.errors import Interrupted
+
+    def interrupted(data, handle):
+        handle.write('{"format": ')
+        raise Interrupted("SIGTERM")
+
+    cache = snapshot.Cache(tmp_path, progress=lambda message: None)
+    monkeypatch.setattr(snapshot.json, "dump", interrupted)
+    with pytest.raises(Interrupted):
+        cache._write(snapshot.Key({"env.py": "0"}), {})
+    assert list(tmp_path.iterdir()) == []
+
+    abandoned, running = tmp_path / "snapshot-abandoned.tmp", tmp_path / "snapshot-running.tmp"
+    abandoned.write_text("{")
+    running.write_text("{")
+    os.utime(abandoned, (0, 0))
+    cache._prune()
+    assert sorted(tmp_path.iterdir()) == [running]

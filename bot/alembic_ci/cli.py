@@ -9,6 +9,7 @@ import contextlib
 import os
 import sys
 import traceback
+import warnings
 from typing import Callable, Optional, Sequence
 
 from . import __version__
@@ -42,8 +43,15 @@ def verdict_line(findings: list) -> Optional[str]:
     return f"{first.message}{where}{more}" + (f". {advice[0]}" if advice else "")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is the documented one line and exit 2, not argparse's usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_CANNOT_CHECK, f"alembic-ci: error: {message}. `{self.prog} --help` lists the options\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="alembic-ci",
         description="Replay Alembic migrations on a real MySQL server; catch missing migrations, "
                     "multiple heads and migrations MySQL refuses; show the upgrade SQL.",
@@ -74,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                             "`fail-on` in [tool.alembic-ci] of pyproject.toml, else the destructive ones: "
                             "drop-table, drop-column, rename-table, rename-column; docs/risks.md)")
     _common(check, "report")
-    check.set_defaults(func=_check)
+    check.set_defaults(func=_check, parser=check)
 
     doctor = commands.add_parser(
         "doctor", help="explain a database's state against the migrations, with the safe fix (read-only)",
@@ -88,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="a MySQL server for the scratch replay (may be the same server); default: an "
                              "embedded throwaway server")
     _common(doctor, "diagnosis")
-    doctor.set_defaults(func=_doctor)
+    doctor.set_defaults(func=_doctor, parser=doctor)
 
     action = commands.add_parser(
         "action", help="run as a GitHub Action step (reads INPUT_* and GITHUB_* variables)",
@@ -98,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     action.add_argument("--debug", action="store_true", help="show tracebacks")
     # The image's entrypoint is `alembic-ci action`: `docker run IMAGE --version` lands here.
     action.add_argument("--version", action="version", version=version)
-    action.set_defaults(func=_action)
+    action.set_defaults(func=_action, parser=action)
     return parser
 
 
@@ -119,7 +127,7 @@ def _common(sub: argparse.ArgumentParser, output: str) -> None:
                           "that never ends), once no statement runs (default: %(default)s)")
     sub.add_argument("--wait", type=_positive(float), default=60.0, metavar="SECONDS",
                      help="wait this long for a starting server (default: %(default)s)")
-    sub.add_argument("-q", "--quiet", action="store_true", help="no progress messages on standard error")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress messages or Python warnings on standard error")
     sub.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -180,7 +188,7 @@ def _action(args: argparse.Namespace) -> int:
     try:
         from .action import main as action_main
     except ModuleNotFoundError as exc:
-        if exc.name != "github":
+        if exc.name not in ("github", "requests", "urllib3"):  # PyGithub and what it needs
             raise
         raise CannotCheck("alembic-ci action needs PyGithub", "install it: pip install 'alembic-ci[action]'") from exc
     return action_main(os.environ, sys.stdout)
@@ -225,7 +233,9 @@ def write_output(render_to: Callable[[bool], str], args: argparse.Namespace) -> 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    args, unknown = _parser().parse_known_args(argv)
+    if unknown:  # the command's own usage, not the top level's
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.redact = str  # until the Redactor is built
     # From here on a signal is one line and a clean exit, never a traceback.
     with interrupts_raise():
@@ -262,6 +272,8 @@ def _run(args: argparse.Namespace) -> int:
                                 os.environ.get("ALEMBIC_CI_DATABASE_URL")])
         # Not for `action`: it prints ::add-mask:: commands that must carry the secret itself.
         output = redacted_output(args.redact) if args.command in ("check", "doctor") else contextlib.nullcontext()
+        if getattr(args, "quiet", False):  # SQLAlchemy's, Alembic's, the migrations' own: not the verdict
+            warnings.simplefilter("ignore")
         with output:
             return args.func(args)
     except CannotCheck as exc:

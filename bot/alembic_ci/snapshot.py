@@ -26,9 +26,10 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import alembic
 import sqlalchemy as sa
@@ -39,15 +40,18 @@ from .project import Project
 from .server import execute_text, quote_ident
 from .words import plural
 
-FORMAT = 2  # 2: the modules and packages the revisions import, listed
+FORMAT = 3  # 2: the modules and packages the revisions import, listed; 3: the key's parts
 _MAX_ROWS = 10_000
 _IN_KEY = {"alembic", "sqlalchemy"}  # packages whose versions every key holds
 _KEEP = 5  # snapshots kept in the cache directory (the most recently used)
 # EXTRA of a generated column ("VIRTUAL GENERATED", "STORED GENERATED", MariaDB's "PERSISTENT"), not
 # MySQL 8's "DEFAULT_GENERATED" of a column with an expression default.
 _GENERATED = re.compile(r"\b(VIRTUAL|STORED|PERSISTENT)\b", re.IGNORECASE)
-_SERVER_FACTS = ("SELECT VERSION(), @@sql_mode, @@character_set_server, @@collation_server, "
-                 "@@lower_case_table_names, @@default_storage_engine, @@explicit_defaults_for_timestamp")
+# The scratch database's own defaults too: an existing one (--scratch-database) may have others.
+_SERVER_FACTS = ("VERSION()", "@@sql_mode", "@@character_set_server", "@@collation_server", "@@character_set_database",
+                 "@@collation_database", "@@lower_case_table_names", "@@default_storage_engine",
+                 "@@explicit_defaults_for_timestamp")
+_INSERT_BYTES = 1 << 20  # rows per INSERT up to this size: far below any server's max_allowed_packet
 
 
 class NotCacheable(Exception):
@@ -60,10 +64,10 @@ class Cache:
     progress: Callable[[str], None]
     attempted: bool = False  # save() was called: the replay reached the base
 
-    def path(self, key: str) -> Path:
-        return self.directory / f"snapshot-{key}.json"
+    def path(self, key: Key) -> Path:
+        return self.directory / f"snapshot-{key.digest}.json"
 
-    def restore(self, conn: sa.engine.Connection, key: str, root: Path) -> Optional[int]:
+    def restore(self, conn: sa.engine.Connection, key: Key, root: Path) -> Optional[int]:
         """Restore the snapshot ``key`` into the (empty) scratch database; the number of revisions
         it holds, or None (nothing restored, the database left empty) when it is missing or bad.
         ``root``: the directory the module paths it lists are relative to."""
@@ -71,9 +75,11 @@ class Cache:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            self.progress(f"snapshot cache: no snapshot of this base in {self.directory}: full replay")
+            why = self._why_missing(key)
+            self.progress(f"snapshot cache: no snapshot of this base in {self.directory}"
+                          f"{f' ({why})' if why else ''}: full replay")
             return None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             return self._discard(path, f"unreadable ({exc.__class__.__name__})")
         if not _well_formed(data, key):
             return self._discard(path, "corrupt (its content does not match its hash)")
@@ -86,8 +92,9 @@ class Cache:
             _run(conn, ["SET SESSION foreign_key_checks = 0", *data["statements"], "SET SESSION foreign_key_checks = 1"])
             restored = _hash(dump(conn))
         except (sa.exc.DBAPIError, NotCacheable) as exc:
+            self._discard(path, f"not restorable here ({getattr(exc, 'orig', exc)})")
             _clear(conn)
-            return self._discard(path, f"not restorable here ({getattr(exc, 'orig', exc)})")
+            return None
         if restored != data["fingerprint"]:
             _clear(conn)
             return self._discard(path, "stale (the restored schema differs from the snapshot)")
@@ -97,7 +104,18 @@ class Cache:
                       f"from {path}")
         return int(data["revisions"])
 
-    def save(self, conn: sa.engine.Connection, key: str, revisions: int, imported: Callable[[], tuple],
+    def _why_missing(self, key: Key) -> Optional[str]:
+        """What changed since the newest snapshot of the same revisions, if there is one."""
+        for path in sorted(self.directory.glob("snapshot-*.json"), key=_mtime, reverse=True):
+            try:
+                parts = json.loads(path.read_text(encoding="utf-8"))["parts"]
+                if parts["revisions"].keys() == key.parts["revisions"].keys():
+                    return f"the one of the same revisions predates a change: {_changes(parts, key.parts)}"
+            except Exception:  # noqa: BLE001 - another format, damaged, gone: no explanation from it
+                continue
+        return None
+
+    def save(self, conn: sa.engine.Connection, key: Key, revisions: int, imported: Callable[[], tuple],
              root: Path, where: str = "the base") -> None:
         """Called in the middle of the replay, on its connection: never raises. ``imported()``: the
         project's module files (listed relative to ``root``) and the installed packages those
@@ -105,6 +123,8 @@ class Cache:
         self.attempted = True
         try:
             files, packages = imported()
+            listed = {"modules": {os.path.relpath(path, root): _digest(path) for path in files},
+                      "packages": {name: package_version(name) for name in packages if name not in _IN_KEY}}
         except Exception as exc:  # noqa: BLE001 - reading the project's sources: the cache is an extra
             self.progress(f"snapshot cache: the schema at {where} is not saved: listing the modules its "
                           f"revisions import failed ({exc.__class__.__name__}: {exc})")
@@ -117,31 +137,39 @@ class Cache:
         except sa.exc.DBAPIError as exc:
             self.progress(f"snapshot cache: the schema at {where} is not saved: reading it failed ({exc.orig})")
             return
-        data = {"format": FORMAT, "key": key, "revisions": revisions,
-                # Relative: the same cache serves a checkout at another path.
-                "modules": {os.path.relpath(path, root): _digest(path) for path in files},
-                "packages": {name: package_version(name) for name in packages if name not in _IN_KEY},
+        except Exception as exc:  # noqa: BLE001 - a value the driver cannot render: the revision is not at fault
+            self.progress(f"snapshot cache: the schema at {where} is not saved: writing its rows as SQL failed "
+                          f"({exc.__class__.__name__}: {exc})")
+            return
+        # Module paths relative to ``root``: the same cache serves a checkout at another path.
+        data = {"format": FORMAT, "key": key.digest, "parts": key.parts, "revisions": revisions, **listed,
                 "fingerprint": _hash(statements), "statements": statements}
-        temporary = None
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.directory, prefix="snapshot-",
-                                             suffix=".tmp", delete=False) as handle:
-                temporary = Path(handle.name)
+            self._write(key, data)
+        except OSError as exc:
+            self.progress(f"snapshot cache: the schema at {where} is not saved: could not write {self.directory} "
+                          f"({exc.strerror})")
+            return
+        self.progress(f"snapshot cache: saved the schema at {where} ({revisions} {plural('revision', revisions)}) "
+                      f"to {self.path(key)}")
+        self._prune()
+
+    def _write(self, key: Key, data: dict) -> None:
+        """Write the file whole or not at all (a parallel job may read it meanwhile)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(dir=self.directory, prefix="snapshot-", suffix=".tmp")
+        temporary = Path(name)
+        try:
+            with open(descriptor, "w", encoding="utf-8") as handle:
                 json.dump(data, handle)
             # mkstemp's 0600 would keep it from actions/cache, which runs as the runner's user
             # while the action's container writes as root.
             os.chmod(temporary, 0o666 & ~_umask())
             os.replace(temporary, self.path(key))
-        except OSError as exc:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    temporary.unlink()
-            self.progress(f"snapshot cache: the schema at {where} is not saved: could not write {self.directory} "
-                          f"({exc.strerror})")
-            return
-        self.progress(f"snapshot cache: saved the schema at {where} ({revisions} {plural('revision', revisions)}) to {self.path(key)}")
-        self._prune()
+        except BaseException:  # a full disk, and an interrupt too: no half-written file left behind
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
 
     def _discard(self, path: Path, why: str) -> None:
         self.progress(f"snapshot cache: {path} is {why}: full replay")
@@ -151,7 +179,9 @@ class Cache:
     def _prune(self) -> None:
         # Only our own files: the directory may be shared with anything.
         snapshots = sorted(self.directory.glob("snapshot-*.json"), key=_mtime, reverse=True)
-        for old in snapshots[_KEEP:]:
+        # A temporary file an hour old is a killed run's (a running one writes its file in seconds).
+        abandoned = [p for p in self.directory.glob("snapshot-*.tmp") if _mtime(p) < time.time() - 3600]
+        for old in snapshots[_KEEP:] + abandoned:
             with contextlib.suppress(OSError):
                 old.unlink()
 
@@ -169,9 +199,9 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _well_formed(data, key: str) -> bool:
-    return (isinstance(data, dict) and data.get("format") == FORMAT and data.get("key") == key
-            and isinstance(data.get("revisions"), int) and isinstance(data.get("statements"), list)
+def _well_formed(data, key: Key) -> bool:
+    return (isinstance(data, dict) and data.get("format") == FORMAT and data.get("key") == key.digest
+            and type(data.get("revisions")) is int and data["revisions"] > 0 and isinstance(data.get("statements"), list)
             and all(isinstance(s, str) for s in data["statements"])
             and all(isinstance(data.get(part), dict) and all(isinstance(v, str) for v in data[part].values())
                     for part in ("modules", "packages"))
@@ -179,18 +209,38 @@ def _well_formed(data, key: str) -> bool:
             and data.get("fingerprint") == _hash(data["statements"]))
 
 
-def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connection) -> str:
-    """A hash of everything that decides the schema at the base."""
-    digest = hashlib.sha256()
-    facts = conn.exec_driver_sql(_SERVER_FACTS).one()
-    digest.update(json.dumps([FORMAT, __version__, alembic.__version__, sa.__version__,
-                              [str(f) for f in facts]]).encode())
-    revisions = sorted(graph.ancestors(base))
-    for path in (project.ini_path, project.script.env_py_location):
-        digest.update(bytes.fromhex(_digest(path)))
-    for rev in revisions:
-        digest.update(rev.encode() + b"\0" + hashlib.sha256(Path(graph.files[rev].path).read_bytes()).digest())
-    return digest.hexdigest()
+@dataclass
+class Key:
+    """A snapshot's name: a hash of its parts, which the snapshot keeps to say what changed."""
+    parts: dict
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.digest = hashlib.sha256(json.dumps(self.parts, sort_keys=True).encode()).hexdigest()
+
+
+def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connection) -> Key:
+    """Everything that decides the schema at the base and is known before the replay."""
+    facts = conn.exec_driver_sql(f"SELECT {', '.join(_SERVER_FACTS)}").one()
+    return Key({
+        "versions": {"snapshot format": FORMAT, "alembic-ci": __version__, "Alembic": alembic.__version__, "SQLAlchemy": sa.__version__},
+        "server": {name: str(value) for name, value in zip(_SERVER_FACTS, facts)},
+        "alembic.ini": _digest(project.ini_path),
+        "env.py": _digest(project.script.env_py_location),
+        "revisions": {rev: [graph.path(rev), _digest(graph.files[rev].path)] for rev in sorted(graph.ancestors(base))},
+    })
+
+
+def _changes(old: dict, new: dict) -> str:
+    """What differs between two keys' parts, for a person."""
+    changed = [name for name in ("alembic.ini", "env.py") if old[name] != new[name]]
+    changed += [f"{path} ({rev})" for rev, (path, digest) in new["revisions"].items()
+                if old["revisions"][rev][1] != digest]
+    changed += [f"the server's {name} ({old['server'].get(name)} then, {value} now)"
+                for name, value in new["server"].items() if old["server"].get(name) != value]
+    changed += [f"{name} {old['versions'].get(name)} then, {version} now"
+                for name, version in new["versions"].items() if old["versions"].get(name) != version]
+    return ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "") or "nothing named"
 
 
 def _digest(path) -> str:
@@ -219,7 +269,7 @@ def dump(conn: sa.engine.Connection) -> list[str]:
         return statements
     literal = _literal(conn)
     counts = execute_text(conn, " UNION ALL ".join(
-        f"SELECT {_text(literal(name))}, COUNT(*) FROM {quote_ident(name)}" for name in names)).all()
+        f"SELECT {literal(name)}, COUNT(*) FROM {quote_ident(name)}" for name in names)).all()
     filled = [name for name, count in counts if count]
     if sum(count for _, count in counts) > _MAX_ROWS:
         raise NotCacheable(f"its tables hold more than {_MAX_ROWS} rows")
@@ -230,13 +280,33 @@ def dump(conn: sa.engine.Connection) -> list[str]:
                 "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION").all():
             if not _GENERATED.search(extra):  # computed by the server, cannot be inserted
                 columns.setdefault(table, []).append(column)
+        packet = execute_text(conn, "SELECT @@max_allowed_packet").scalar()
         for name in filled:
             cols = ", ".join(quote_ident(c) for c in columns[name])
             order = ", ".join(str(i) for i in range(1, len(columns[name]) + 1))
             rows = execute_text(conn, f"SELECT {cols} FROM {quote_ident(name)} ORDER BY {order}").all()
-            values = ",\n".join("(" + ", ".join(_text(literal(v)) for v in row) + ")" for row in rows)
-            statements.append(f"INSERT INTO {quote_ident(name)} ({cols}) VALUES\n{values}")
+            head = f"INSERT INTO {quote_ident(name)} ({cols}) VALUES\n"
+            for values in _batches("(" + ", ".join(literal(v) for v in row) + ")" for row in rows):
+                if len(values.encode()) + len(head) > packet:
+                    raise NotCacheable(f"a row of {name} is bigger than the server's max_allowed_packet as SQL text")
+                statements.append(head + values)
     return statements
+
+
+def _batches(rows: Iterator[str]) -> Iterator[str]:
+    """Rows joined into VALUES lists of up to _INSERT_BYTES (a bigger row alone): one INSERT of a
+    whole table could pass the server's max_allowed_packet, which would refuse to restore it."""
+    batch: list = []
+    size = 0
+    for row in rows:
+        length = len(row.encode())
+        if batch and size + length > _INSERT_BYTES:
+            yield ",\n".join(batch)
+            batch, size = [], 0
+        batch.append(row)
+        size += length + 2
+    if batch:
+        yield ",\n".join(batch)
 
 
 def _run(conn: sa.engine.Connection, statements: list) -> None:
@@ -256,8 +326,16 @@ def commit(conn: sa.engine.Connection) -> None:
 
 
 def _clear(conn: sa.engine.Connection) -> None:
-    """Empty the scratch database again after a failed restore."""
-    tables = execute_text(conn, "SHOW FULL TABLES").all()
+    """Empty the scratch database again after a failed restore: on a new connection when the
+    server closed this one (a statement over its max_allowed_packet: the closing shows at the next
+    statement; SQLAlchemy reconnects once the failed transaction is rolled back)."""
+    try:
+        tables = execute_text(conn, "SHOW FULL TABLES").all()
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        conn.get_transaction().rollback()
+        tables = execute_text(conn, "SHOW FULL TABLES").all()
     _run(conn, ["SET SESSION foreign_key_checks = 0",
                 *(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {quote_ident(name)}" for name, kind in tables),
                 "SET SESSION foreign_key_checks = 1"])
@@ -267,16 +345,16 @@ def _hash(statements: list) -> str:
     return hashlib.sha256("\0".join(statements).encode()).hexdigest()
 
 
-def _literal(conn: sa.engine.Connection) -> Callable:
-    """The driver's own rendering of a value as SQL (it knows the connection's escaping rules)."""
+def _literal(conn: sa.engine.Connection) -> Callable[[object], str]:
+    """A value as SQL text: the driver's own rendering (it knows the connection's escaping rules),
+    binary data as a hex literal (exact, and text of any charset)."""
     dbapi = conn.connection.dbapi_connection
     dbapi = getattr(dbapi, "driver_connection", dbapi)  # an async driver's, inside SQLAlchemy's adapter
     if type(dbapi).__module__.startswith(("pymysql", "aiomysql", "asyncmy")):
-        return dbapi.escape
-    if hasattr(dbapi, "literal"):  # mysqlclient
-        return dbapi.literal
-    raise NotCacheable(f"the driver {type(dbapi).__module__} cannot render the rows as SQL")
-
-
-def _text(value) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+        render = dbapi.escape
+    elif hasattr(dbapi, "literal"):  # mysqlclient: bytes in the connection's encoding
+        def render(value) -> str:
+            return dbapi.literal(value).decode(dbapi.encoding)
+    else:
+        raise NotCacheable(f"the driver {type(dbapi).__module__} cannot render the rows as SQL")
+    return lambda value: f"X'{bytes(value).hex()}'" if isinstance(value, (bytes, bytearray)) else render(value)
