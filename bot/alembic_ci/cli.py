@@ -272,9 +272,9 @@ def _run(args: argparse.Namespace) -> int:
                                 os.environ.get("ALEMBIC_CI_DATABASE_URL")])
         # Not for `action`: it prints ::add-mask:: commands that must carry the secret itself.
         output = redacted_output(args.redact) if args.command in ("check", "doctor") else contextlib.nullcontext()
-        if getattr(args, "quiet", False):  # SQLAlchemy's, Alembic's, the migrations' own: not the verdict
-            warnings.simplefilter("ignore")
-        with output:
+        with output, warnings.catch_warnings():
+            if getattr(args, "quiet", False):  # SQLAlchemy's, Alembic's, the migrations' own: not the verdict
+                warnings.simplefilter("ignore")
             return args.func(args)
     except CannotCheck as exc:
         return _fail(args, str(exc))

@@ -322,9 +322,9 @@ def _at_head(diagnosis, graph, live, snapshots, configure_options, conn) -> None
                              f"create ({_count(diagnosis.schema_differences)}): changed by hand? Undo the "
                              "changes, or capture them in a migration and stamp it")
     else:
-        count = len(diagnosis.missing_migration.differences)
         diagnosis.summary = (f"the database is at head ({heads}) and matches the migrations, but the models "
-                             f"differ from it ({count} {plural('difference', count)}): a migration is missing")
+                             f"differ from it ({_count(diagnosis.missing_migration.differences)}): a migration "
+                             "is missing")
         diagnosis.fix = ['alembic revision --autogenerate -m "..."', "alembic upgrade head"]
 
 

@@ -5,8 +5,9 @@ A snapshot is the dump of the scratch database at the moment the replay has appl
 ancestors of the base (of the heads, in a check without a base: the next pull request's base):
 SHOW CREATE TABLE of every table, then the rows (Alembic's version table, rows data migrations
 inserted) as INSERT statements. Its file name is a key over what decides that schema and is known
-before the replay: the revision files up to the base, env.py, alembic.ini, the server's version and
-settings, the versions of Alembic, SQLAlchemy and alembic-ci. What those revision files import (the
+before the replay: the revision files up to the base (their content), env.py, alembic.ini, the
+server's version and settings and the scratch database's default charset, the versions of Alembic,
+SQLAlchemy and alembic-ci; the snapshot keeps those parts, so that a miss can say what changed. What those revision files import (the
 project's modules: helpers, models; installed packages: a column type from sqlalchemy_utils) is known
 once they ran, wherever they import it: the snapshot lists those modules with their hashes and the
 packages with their versions. It is verified before use: the file's content against its stored
@@ -51,7 +52,7 @@ _GENERATED = re.compile(r"\b(VIRTUAL|STORED|PERSISTENT)\b", re.IGNORECASE)
 _SERVER_FACTS = ("VERSION()", "@@sql_mode", "@@character_set_server", "@@collation_server", "@@character_set_database",
                  "@@collation_database", "@@lower_case_table_names", "@@default_storage_engine",
                  "@@explicit_defaults_for_timestamp")
-_INSERT_BYTES = 1 << 20  # rows per INSERT up to this size: far below any server's max_allowed_packet
+_INSERT_BYTES = 1 << 20  # rows per INSERT up to this size, or the server's max_allowed_packet if smaller
 
 
 class NotCacheable(Exception):
@@ -77,7 +78,7 @@ class Cache:
         except FileNotFoundError:
             why = self._why_missing(key)
             self.progress(f"snapshot cache: no snapshot of this base in {self.directory}"
-                          f"{f' ({why})' if why else ''}: full replay")
+                          f"{f' (one of the same revisions differs: {why})' if why else ''}: full replay")
             return None
         except (OSError, ValueError, RecursionError) as exc:
             return self._discard(path, f"unreadable ({exc.__class__.__name__})")
@@ -96,8 +97,9 @@ class Cache:
             _clear(conn)
             return None
         if restored != data["fingerprint"]:
+            self._discard(path, "stale (the restored schema differs from the snapshot)")
             _clear(conn)
-            return self._discard(path, "stale (the restored schema differs from the snapshot)")
+            return None
         with contextlib.suppress(OSError):
             os.utime(path)  # most recently used: kept by the pruning below
         self.progress(f"snapshot cache: restored the schema at the base ({data['revisions']} {plural('revision', data['revisions'])}) "
@@ -105,12 +107,13 @@ class Cache:
         return int(data["revisions"])
 
     def _why_missing(self, key: Key) -> Optional[str]:
-        """What changed since the newest snapshot of the same revisions, if there is one."""
+        """How the newest snapshot of the same revisions differs, if there is one (a miss is rare,
+        and a full replay follows: reading up to _KEEP files whole costs little beside it)."""
         for path in sorted(self.directory.glob("snapshot-*.json"), key=_mtime, reverse=True):
             try:
                 parts = json.loads(path.read_text(encoding="utf-8"))["parts"]
                 if parts["revisions"].keys() == key.parts["revisions"].keys():
-                    return f"the one of the same revisions predates a change: {_changes(parts, key.parts)}"
+                    return key.differences(parts)
             except Exception:  # noqa: BLE001 - another format, damaged, gone: no explanation from it
                 continue
         return None
@@ -211,36 +214,40 @@ def _well_formed(data, key: Key) -> bool:
 
 @dataclass
 class Key:
-    """A snapshot's name: a hash of its parts, which the snapshot keeps to say what changed."""
+    """A snapshot's name: a hash of its parts, which the snapshot keeps to say what changed.
+    ``paths``: the revision files, for those messages only (a checkout elsewhere has the same key)."""
     parts: dict
+    paths: dict = field(default_factory=dict)
     digest: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.digest = hashlib.sha256(json.dumps(self.parts, sort_keys=True).encode()).hexdigest()
 
+    def differences(self, parts: dict) -> Optional[str]:
+        """How another key's parts differ from this one's, for a person: "there" is the other's."""
+        new = self.parts
+        changed = [name for name in ("alembic.ini", "env.py") if parts[name] != new[name]]
+        changed += [self.paths.get(rev, rev) for rev, digest in new["revisions"].items()
+                    if parts["revisions"][rev] != digest]
+        changed += [f"{name} {parts[part].get(name)} there, {value} here" for part in ("server", "versions")
+                    for name, value in new[part].items() if parts[part].get(name) != value]
+        if not changed:
+            return None
+        return "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
+
 
 def cache_key(project: Project, graph: Graph, base: list, conn: sa.engine.Connection) -> Key:
     """Everything that decides the schema at the base and is known before the replay."""
     facts = conn.exec_driver_sql(f"SELECT {', '.join(_SERVER_FACTS)}").one()
+    revisions = sorted(graph.ancestors(base))
     return Key({
-        "versions": {"snapshot format": FORMAT, "alembic-ci": __version__, "Alembic": alembic.__version__, "SQLAlchemy": sa.__version__},
+        "versions": {"snapshot format": FORMAT, "alembic-ci": __version__, "Alembic": alembic.__version__,
+                     "SQLAlchemy": sa.__version__},
         "server": {name: str(value) for name, value in zip(_SERVER_FACTS, facts)},
         "alembic.ini": _digest(project.ini_path),
         "env.py": _digest(project.script.env_py_location),
-        "revisions": {rev: [graph.path(rev), _digest(graph.files[rev].path)] for rev in sorted(graph.ancestors(base))},
-    })
-
-
-def _changes(old: dict, new: dict) -> str:
-    """What differs between two keys' parts, for a person."""
-    changed = [name for name in ("alembic.ini", "env.py") if old[name] != new[name]]
-    changed += [f"{path} ({rev})" for rev, (path, digest) in new["revisions"].items()
-                if old["revisions"][rev][1] != digest]
-    changed += [f"the server's {name} ({old['server'].get(name)} then, {value} now)"
-                for name, value in new["server"].items() if old["server"].get(name) != value]
-    changed += [f"{name} {old['versions'].get(name)} then, {version} now"
-                for name, version in new["versions"].items() if old["versions"].get(name) != version]
-    return ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "") or "nothing named"
+        "revisions": {rev: _digest(graph.files[rev].path) for rev in revisions},
+    }, paths={rev: graph.path(rev) for rev in revisions})
 
 
 def _digest(path) -> str:
@@ -286,27 +293,28 @@ def dump(conn: sa.engine.Connection) -> list[str]:
             order = ", ".join(str(i) for i in range(1, len(columns[name]) + 1))
             rows = execute_text(conn, f"SELECT {cols} FROM {quote_ident(name)} ORDER BY {order}").all()
             head = f"INSERT INTO {quote_ident(name)} ({cols}) VALUES\n"
-            for values in _batches("(" + ", ".join(literal(v) for v in row) + ")" for row in rows):
-                if len(values.encode()) + len(head) > packet:
+            room = min(_INSERT_BYTES, packet - len(head.encode()))
+            for values, size in _batches(("(" + ", ".join(literal(v) for v in row) + ")" for row in rows), room):
+                if size > room:  # a single row
                     raise NotCacheable(f"a row of {name} is bigger than the server's max_allowed_packet as SQL text")
                 statements.append(head + values)
     return statements
 
 
-def _batches(rows: Iterator[str]) -> Iterator[str]:
-    """Rows joined into VALUES lists of up to _INSERT_BYTES (a bigger row alone): one INSERT of a
-    whole table could pass the server's max_allowed_packet, which would refuse to restore it."""
+def _batches(rows: Iterator[str], room: int) -> Iterator[tuple]:
+    """Rows joined into VALUES lists of up to ``room`` bytes (a bigger row alone), with their size:
+    one INSERT of a whole table could pass the server's max_allowed_packet, and not restore."""
     batch: list = []
     size = 0
     for row in rows:
-        length = len(row.encode())
-        if batch and size + length > _INSERT_BYTES:
-            yield ",\n".join(batch)
-            batch, size = [], 0
+        length = len(row.encode()) + 2 * bool(batch)  # and the ",\n" before it
+        if batch and size + length > room:
+            yield ",\n".join(batch), size
+            batch, size, length = [], 0, length - 2
         batch.append(row)
-        size += length + 2
+        size += length
     if batch:
-        yield ",\n".join(batch)
+        yield ",\n".join(batch), size
 
 
 def _run(conn: sa.engine.Connection, statements: list) -> None:
@@ -327,18 +335,28 @@ def commit(conn: sa.engine.Connection) -> None:
 
 def _clear(conn: sa.engine.Connection) -> None:
     """Empty the scratch database again after a failed restore: on a new connection when the
-    server closed this one (a statement over its max_allowed_packet: the closing shows at the next
-    statement; SQLAlchemy reconnects once the failed transaction is rolled back)."""
+    server closed this one (killed, or a statement over its max_allowed_packet, which shows only at
+    the next statement)."""
+    if conn.invalidated:
+        _rolled_back(conn)
     try:
         tables = execute_text(conn, "SHOW FULL TABLES").all()
     except sa.exc.DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-        conn.get_transaction().rollback()
+        _rolled_back(conn)
         tables = execute_text(conn, "SHOW FULL TABLES").all()
     _run(conn, ["SET SESSION foreign_key_checks = 0",
                 *(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {quote_ident(name)}" for name, kind in tables),
                 "SET SESSION foreign_key_checks = 1"])
+
+
+def _rolled_back(conn: sa.engine.Connection) -> None:
+    """SQLAlchemy opens a new connection once the failed transaction is rolled back (1.4 has none
+    begun, and reconnects by itself)."""
+    transaction = conn.get_transaction()
+    if transaction is not None:
+        transaction.rollback()
 
 
 def _hash(statements: list) -> str:

@@ -8,10 +8,10 @@ import textwrap
 
 from ..doctor import Diagnosis
 from ..report import ERROR
+from ..words import plural
 from .markdown import Budget
 from .markdown import _env as markdown_env
 from .text import finding_lines, painter
-from ..words import plural
 
 
 def render_diagnosis(diagnosis: Diagnosis, fmt: str, color: bool = False) -> str:

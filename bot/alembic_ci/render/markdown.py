@@ -15,8 +15,8 @@ from typing import Callable, Optional
 import jinja2
 
 from ..report import ERROR, Report
-from .verdict import annotated_sql, measured_on, not_recorded
 from ..words import plural
+from .verdict import annotated_sql, measured_on, not_recorded
 
 MARKER_PREFIX = "<!-- alembic-ci:"
 

@@ -7,8 +7,8 @@ import textwrap
 from typing import Callable, Iterable
 
 from ..report import ERROR, Finding, Report
-from .verdict import describe, measured_on, not_recorded
 from ..words import plural
+from .verdict import describe, measured_on, not_recorded
 
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
 Paint = Callable[..., str]
