@@ -127,7 +127,8 @@ def _common(sub: argparse.ArgumentParser, output: str) -> None:
                           "that never ends), once no statement runs (default: %(default)s)")
     sub.add_argument("--wait", type=_positive(float), default=60.0, metavar="SECONDS",
                      help="wait this long for a starting server (default: %(default)s)")
-    sub.add_argument("-q", "--quiet", action="store_true", help="no progress messages or Python warnings on standard error")
+    sub.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress messages or Python warnings on standard error")
     sub.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

@@ -7,12 +7,13 @@ SHOW CREATE TABLE of every table, then the rows (Alembic's version table, rows d
 inserted) as INSERT statements. Its file name is a key over what decides that schema and is known
 before the replay: the revision files up to the base (their content), env.py, alembic.ini, the
 server's version and settings and the scratch database's default charset, the versions of Alembic,
-SQLAlchemy and alembic-ci; the snapshot keeps those parts, so that a miss can say what changed. What those revision files import (the
-project's modules: helpers, models; installed packages: a column type from sqlalchemy_utils) is known
-once they ran, wherever they import it: the snapshot lists those modules with their hashes and the
-packages with their versions. It is verified before use: the file's content against its stored
-hash, those modules and packages against theirs, then the restored database's own dump against the
-dump's hash. Anything wrong means a full replay, said in the progress output.
+SQLAlchemy and alembic-ci; the snapshot keeps those parts, so that a miss can say what changed.
+What those revision files import (the project's modules: helpers, models; installed packages: a
+column type from sqlalchemy_utils) is known once they ran, wherever they import it: the snapshot
+lists those modules with their hashes and the packages with their versions. It is verified before
+use: the file's content against its stored hash, those modules and packages against theirs, then the
+restored database's own dump against the dump's hash. Anything wrong means a full replay, said in
+the progress output.
 
 Not cached (full replay every time): schemas with views, triggers, routines, events or sequences
 (their definitions name the database they were created in), system-versioned tables, and more than
@@ -102,7 +103,8 @@ class Cache:
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # most recently used: kept by the pruning below
-        self.progress(f"snapshot cache: restored the schema at the base ({data['revisions']} {plural('revision', data['revisions'])}) "
+        count = data["revisions"]
+        self.progress(f"snapshot cache: restored the schema at the base ({count} {plural('revision', count)}) "
                       f"from {path}")
         return int(data["revisions"])
 
@@ -204,7 +206,8 @@ def _mtime(path: Path) -> float:
 
 def _well_formed(data, key: Key) -> bool:
     return (isinstance(data, dict) and data.get("format") == FORMAT and data.get("key") == key.digest
-            and type(data.get("revisions")) is int and data["revisions"] > 0 and isinstance(data.get("statements"), list)
+            and type(data.get("revisions")) is int and data["revisions"] > 0
+            and isinstance(data.get("statements"), list)
             and all(isinstance(s, str) for s in data["statements"])
             and all(isinstance(data.get(part), dict) and all(isinstance(v, str) for v in data[part].values())
                     for part in ("modules", "packages"))
