@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
 _SEARCH = ["/usr/sbin", "/usr/libexec", "/usr/local/sbin", "/usr/local/mysql/bin", "/opt/homebrew/bin"]
+_DATA_PREFIX = "alembic-ci-"  # the data directory, made by mkdtemp: 8 random characters follow
 # A memory filesystem is used only with this much free: a data migration filling it would fail
 # like a broken migration (the data directory itself takes ~50 MB). Docker's default /dev/shm,
 # 64 MB, is too small: inside the action's container the data directory stays on disk.
@@ -113,7 +114,7 @@ class EmbeddedServer:
     def __enter__(self) -> "EmbeddedServer":
         if self._binary is not None:
             try:
-                self._datadir = tempfile.mkdtemp(prefix="alembic-ci-", dir=self._parent)
+                self._datadir = tempfile.mkdtemp(prefix=_DATA_PREFIX, dir=self._parent)
                 self._lifeline = os.pipe()  # open while we live: the guard's end of file
                 self._thread = threading.Thread(target=self._start, name="alembic-ci-embedded-server", daemon=True)
                 self._thread.start()
@@ -154,7 +155,7 @@ class EmbeddedServer:
 
     @property
     def _socket(self) -> str:
-        return os.path.join(self._datadir, "mysqld.sock")
+        return _socket_in(self._datadir)
 
     def _start(self) -> None:
         """The background thread: its error is raised by url()."""
@@ -248,8 +249,12 @@ def data_parent(candidates=_MEMORY_DIRS, min_free: int = _MEMORY_MIN_FREE) -> Op
 def _usable(directory: str) -> bool:
     # mariadb-install-db, a shell script, splits paths on spaces; a unix socket's path (inside the
     # data directory mkdtemp makes there) has at most 107 bytes.
-    socket = os.path.join(directory, "alembic-ci-" + "x" * 8, "mysqld.sock")
+    socket = _socket_in(os.path.join(directory, _DATA_PREFIX + "x" * 8))
     return not any(c.isspace() for c in directory) and len(os.fsencode(socket)) <= 107
+
+
+def _socket_in(datadir: str) -> str:
+    return os.path.join(datadir, "mysqld.sock")
 
 
 def _version(binary: str) -> str:
