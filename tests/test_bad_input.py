@@ -445,6 +445,7 @@ def test_a_number_of_seconds_must_be_above_zero(demo, option, value, says):
 
 @pytest.mark.parametrize("args, says", [
     (["check", "-o", "report.txt"], "unrecognized arguments: -o report.txt. `alembic-ci check --help`"),
+    (["--bogus", "check"], "unrecognized arguments: --bogus. `alembic-ci --help`"),  # the top level's
     (["check", "--base", "a1", "--base-ref", "main"], "argument --base-ref: not allowed with argument --base."),
     (["doctor"], "the following arguments are required: --database-url. `alembic-ci doctor --help`"),
     (["chekc"], "invalid choice: 'chekc'"),  # the choices are quoted or not, by Python version

@@ -234,9 +234,12 @@ def write_output(render_to: Callable[[bool], str], args: argparse.Namespace) -> 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args, unknown = _parser().parse_known_args(argv)
-    if unknown:  # the command's own usage, not the top level's
-        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the usage of the command or of the top level, whichever the first one came in
+        words = list(sys.argv[1:] if argv is None else argv)
+        before = words.index(unknown[0]) < words.index(args.command)
+        (parser if before else args.parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     args.redact = str  # until the Redactor is built
     # From here on a signal is one line and a clean exit, never a traceback.
     with interrupts_raise():
