@@ -607,3 +607,12 @@ def test_an_async_database_url_is_used_for_the_bots_own_connections_too(demo):
     result = demo.run("check", "--database-url", url, "-q", "--format", "json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["replayed"] == 2
+
+
+def test_the_check_writes_nothing_into_the_project(demo):
+    """No __pycache__ beside the revision files, env.py or the models, even where Python would
+    write them (PYTHONDONTWRITEBYTECODE empty is unset)."""
+    before = sorted(p.relative_to(demo.root) for p in demo.root.rglob("*"))
+    result = demo.check(env={"PYTHONDONTWRITEBYTECODE": ""})
+    assert result.code == 0, result.err
+    assert sorted(p.relative_to(demo.root) for p in demo.root.rglob("*")) == before

@@ -234,6 +234,9 @@ def write_output(render_to: Callable[[bool], str], args: argparse.Namespace) -> 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    # Nothing written into the project: no __pycache__ beside the revision files, env.py and the
+    # models. Writing them cost a fresh clone (CI) ~0.5 s at 1000 revisions, for a later run.
+    sys.dont_write_bytecode = True
     parser = _parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # the usage of the command or of the top level, whichever the first one came in
