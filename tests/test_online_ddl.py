@@ -159,3 +159,50 @@ def test_text_and_markdown_say_how_each_statement_runs_and_who_answered(demo):
     assert "mixed — 2 statements · 🔒 blocks writes to <code>user</code></summary>" in markdown
     assert "-- instant: metadata only\nALTER TABLE article ADD COLUMN summary VARCHAR(200);" in markdown
     assert markdown.count("MySQL 8 in production may answer differently") == 1
+
+
+def test_a_statement_the_migration_catches_is_still_reported_with_its_error(demo):
+    """"Some databases have it already": production may run that ALTER, so the reviewer sees it."""
+    demo.add_revision("d0d0d0000006", BASE, """
+        try:
+            op.add_column('article', sa.Column('title', sa.String(50)))
+        except sa.exc.OperationalError:
+            pass
+        op.create_index('ix_article_title', 'article', ['title'])
+    """, message="idempotent")
+    demo.add_model("""
+        from sqlalchemy import Index
+        Index('ix_article_title', Article.title)
+    """)
+    result = demo.check("--base", BASE, "--format", "json")
+    report = json.loads(result.out)
+    assert result.code == 0 and report["findings"] == [], result.out + result.err
+    duplicate, index = _statements(report, "d0d0d0000006")
+    assert duplicate["sql"] == "ALTER TABLE article ADD COLUMN title VARCHAR(50)"
+    assert duplicate["error"] == "(1060) Duplicate column name 'title'"
+    assert index["sql"] == "CREATE INDEX ix_article_title ON article (title)" and index["error"] is None
+
+    text = demo.check("--base", BASE).out
+    assert ("    ALTER TABLE article ADD COLUMN title VARCHAR(50);\n"
+            "    -- refused by the server: (1060) Duplicate column name 'title'\n") in text
+
+
+def test_a_comment_before_raw_ddl_does_not_hide_how_it_runs(demo):
+    demo.add_revision("d0d0d0000007", BASE, '''
+        op.execute("/* longer titles */ ALTER TABLE article MODIFY title VARCHAR(80) NOT NULL;")  # alembic-ci: ignore[op-execute]
+        op.execute("-- searched by title\\nCREATE INDEX ix_article_title ON article (title)")  # alembic-ci: ignore[op-execute]
+    ''', message="commented")
+    demo.add_model("""
+        from sqlalchemy import Index
+        Article.__table__.c.title.type = String(80)
+        Index('ix_article_title', Article.title)
+    """)
+    result = demo.check("--base", BASE, "--format", "json")
+    report = json.loads(result.out)
+    assert result.code == 0 and report["findings"] == [], result.out + result.err
+    modify, index = _statements(report, "d0d0d0000007")
+    assert (modify["table"], modify["algorithm"], modify["blocks_writes"]) == ("article", "COPY", True)
+    assert (index["table"], index["algorithm"], index["blocks_writes"]) == ("article", "NOCOPY", False)
+    # The statement's own semicolon is not doubled.
+    text = demo.check("--base", BASE).out
+    assert "    /* longer titles */ ALTER TABLE article MODIFY title VARCHAR(80) NOT NULL;\n" in text

@@ -14,6 +14,7 @@ from cmarkgfm.cmark import Options
 
 from alembic_ci.render.markdown import render_markdown
 from alembic_ci.render.text import render_text
+from alembic_ci.render.verdict import describe
 from alembic_ci.report import WARNING, Finding, Refusal, Report, RevisionReport, Statement
 
 GOLDEN = Path(__file__).parent / "golden" / "verdicts.md"
@@ -71,3 +72,14 @@ def test_who_answered_is_said_once_and_mysql_gets_no_mariadb_caveat():
     no_ddl = verdict_report()
     no_ddl.revisions[0].statements = [Statement("UPDATE article SET summary = title")]
     assert "asked of" not in render_markdown(no_ddl) and "asked of" not in render_text(no_ddl)
+
+
+def test_a_refusal_names_the_lock_it_was_asked_with():
+    """A fulltext index: INPLACE is accepted, but not without a lock; "INPLACE refused" above an
+    INPLACE verdict would contradict itself."""
+    statement = Statement("CREATE FULLTEXT INDEX ix_body ON article (body)", table="article", algorithm="INPLACE",
+                          lock="SHARED", blocks_writes=True,
+                          refusals=[Refusal("NOCOPY", "NONE", "Fulltext index creation requires a lock"),
+                                    Refusal("INPLACE", "NONE", "Fulltext index creation requires a lock")])
+    assert describe(statement) == ("INPLACE: in place (may rebuild it), blocks writes to `article` while it runs "
+                                   "(INPLACE with LOCK=NONE refused: Fulltext index creation requires a lock)")

@@ -19,12 +19,14 @@ from typing import Iterator, Optional
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import Pool
 
 from . import online_ddl
 from .errors import UnsafeConnection
 from .report import MAX_RECORDED, Statement
-from .server import describe
+from .sandbox import SCRATCH_PREFIX
+from .server import describe, server_error
 
 _MYSQL_DRIVER_MODULES = ("pymysql", "MySQLdb", "mysql", "mariadb", "asyncmy", "aiomysql")
 _MAX_ROWS_RENDERED = 20
@@ -63,6 +65,7 @@ class Capture:
         self.not_recorded = 0  # statements past MAX_RECORDED in this window
         self.version_table = "alembic_version"  # env.py's, once it configures the context
         self.pending: Optional[Statement] = None
+        self.failed: Optional[tuple[DBAPIError, Statement]] = None  # the last statement the server refused
         self._executed = None  # the cursor a probe already ran the pending statement on
         self._started = 0.0
         self.server_seconds = 0.0
@@ -71,6 +74,7 @@ class Capture:
     def __enter__(self) -> "Capture":
         event.listen(Engine, "before_cursor_execute", self._before, retval=True)
         event.listen(Engine, "after_cursor_execute", self._after)
+        event.listen(Engine, "handle_error", self._failed)
         event.listen(Pool, "connect", self._on_connect)
         for name in _EXECUTE_EVENTS:
             event.listen(Engine, name, self._skip_executed)
@@ -79,6 +83,7 @@ class Capture:
     def __exit__(self, *exc_info) -> None:
         event.remove(Engine, "before_cursor_execute", self._before)
         event.remove(Engine, "after_cursor_execute", self._after)
+        event.remove(Engine, "handle_error", self._failed)
         event.remove(Pool, "connect", self._on_connect)
         for name in _EXECUTE_EVENTS:
             event.remove(Engine, name, self._skip_executed)
@@ -148,19 +153,49 @@ class Capture:
         return False
 
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self._record()
+
+    def _failed(self, context) -> None:
+        """A statement the server refused is recorded with its error, also when the migration
+        catches the error and goes on ("some databases have it already"): production runs it too."""
+        exc = context.sqlalchemy_exception
+        if context.statement is None or not isinstance(exc, DBAPIError):
+            return  # not a statement's error (a connection that failed to open)
+        if self._record(self.server_error(exc)):
+            self.failed = exc, self.window[-1]
+
+    def _record(self, error: Optional[str] = None) -> bool:
+        """Ends the statement under way; True when it went into the revision's SQL."""
         # Every statement counts as server time (reflection, snapshot restore), recorded or not.
         elapsed = time.perf_counter() - self._started
         self.server_seconds += elapsed
-        if self.recording and self.pending is not None:
-            self.pending.duration_ms = round(elapsed * 1000, 3)
-            if is_bookkeeping(self.pending.sql, self.version_table):
-                pass  # not the revision's SQL
-            elif len(self.window) < MAX_RECORDED:
-                self.window.append(self.pending)
-            else:
-                self.not_recorded += 1
-            self.pending = None
+        statement, self.pending = self.pending, None
+        if not self.recording or statement is None:
+            return False
+        statement.duration_ms, statement.error = round(elapsed * 1000, 3), error
+        if is_bookkeeping(statement.sql, self.version_table):
+            return False  # not the revision's SQL
+        if len(self.window) >= MAX_RECORDED:
+            self.not_recorded += 1
+            return False
+        self.window.append(statement)
+        return True
 
+    def statement_of(self, exc: BaseException) -> Optional[Statement]:
+        """The recorded statement that raised ``exc``, if one did."""
+        return self.failed[1] if self.failed is not None and self.failed[0] is exc else None
+
+    def server_error(self, exc: DBAPIError) -> str:
+        """The server's error without the names this run made up (the scratch database's, the
+        confined user's): "Table 'db.t' doesn't exist", "Can't create table `db`.`t`", "denied to
+        user 'alembic_ci_1f2e'" read the same from push to push, and so does the pull request's
+        comment."""
+        error = server_error(exc)
+        for name, meaning in ((self._scratch_url.database, "scratch database"),
+                              (self._scratch_url.username, "scratch user")):
+            if name and name.startswith(SCRATCH_PREFIX):
+                error = error.replace(f"`{name}`.", "").replace(f"'{name}.", "'").replace(name, f"<{meaning}>")
+        return error
 
 def _is_mariadb(conn) -> bool:
     return bool(getattr(conn.dialect, "is_mariadb", False))

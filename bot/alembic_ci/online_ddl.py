@@ -31,15 +31,18 @@ _MYSQL_VARIANTS = (("INSTANT", None), ("INPLACE", "NONE"), ("INPLACE", "SHARED")
 _MARIADB_VARIANTS = (("INSTANT", None), ("NOCOPY", "NONE"), ("INPLACE", "NONE"), ("INPLACE", "SHARED"),
                      ("COPY", "SHARED"))
 
+# Where a statement's first keyword may stand: after white space and comments (a migration's
+# "/* why */ ALTER ..."). Not after /*! ... */: MySQL runs what such a comment holds.
+SQL_START = r"(?:\s+|/\*(?!!)[\s\S]*?\*/|(?:--\s|#)[^\n]*(?:\n|$))*"
 _IDENT = r"(?:`(?:[^`]|``)+`|[\w$]+)"
 _TABLE = rf"{_IDENT}(?:\s*\.\s*{_IDENT})?"
-_ALTER = re.compile(rf"\s*ALTER\s+(?:ONLINE\s+)?(?:IGNORE\s+)?TABLE\s+(?:IF\s+EXISTS\s+)?(?P<table>{_TABLE})",
-                    re.IGNORECASE)
+_ALTER = re.compile(
+    rf"{SQL_START}ALTER\s+(?:ONLINE\s+)?(?:IGNORE\s+)?TABLE\s+(?:IF\s+EXISTS\s+)?(?P<table>{_TABLE})", re.IGNORECASE)
 _CREATE_INDEX = re.compile(
-    rf"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"{SQL_START}CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     rf"{_IDENT}\s+(?:USING\s+\w+\s+)?ON\s+(?P<table>{_TABLE})", re.IGNORECASE)
 # MariaDB's DROP INDEX takes no ALGORITHM clause: it is probed as its ALTER TABLE twin.
-_DROP_INDEX = re.compile(rf"\s*DROP\s+INDEX\s+(?P<index>{_IDENT})\s+ON\s+(?P<table>{_TABLE})\s*;?\s*$",
+_DROP_INDEX = re.compile(rf"{SQL_START}DROP\s+INDEX\s+(?P<index>{_IDENT})\s+ON\s+(?P<table>{_TABLE})\s*;?\s*$",
                          re.IGNORECASE)
 _EXPLICIT = re.compile(r"\b(?:ALGORITHM\s*=?\s*(?:DEFAULT|INSTANT|INPLACE|NOCOPY|COPY)|"
                        r"LOCK\s*=?\s*(?:DEFAULT|NONE|SHARED|EXCLUSIVE))\b", re.IGNORECASE)

@@ -20,7 +20,6 @@ from .errors import ConfigError, ServerError, UnsafeConnection
 from .graph import Graph, error_line, frames_in, is_encoding_error, one_line
 from .project import Project, relpath
 from .report import ERROR, Finding
-from .sandbox import SCRATCH_PREFIX
 from .server import ASYNC_DRIVERS, describe, server_error
 from .snapshot import commit
 
@@ -238,15 +237,11 @@ def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: B
     revision = _failing_revision(result)
     statements, result.not_recorded[revision] = capture.take()
     path = graph.files[revision].path if revision in graph.files else None
-    failing = capture.pending
-    capture.pending = None
     detail = []
     if isinstance(exc, DBAPIError):
         code = exc.orig.args[0] if getattr(exc.orig, "args", None) else None
-        error = _without_run_names(server_error(exc), conn.engine.url)
-        if failing is not None:
-            failing.error = error
-            statements.append(failing)
+        error = capture.server_error(exc)
+        failing = capture.statement_of(exc)
         message = f"{graph.describe(revision)} failed on the server: {error}"
         if failing is not None:
             detail.append(f"Statement:\n{failing.sql}")
@@ -275,16 +270,6 @@ def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: B
         file=relpath(path) if path else None, line=error_line(exc, path) if path else None,
         revision=revision, detail="\n\n".join(detail) or None,
     )
-
-
-def _without_run_names(error: str, url: sa.engine.URL) -> str:
-    """The server's error without the names this run made up (the scratch database's, the confined
-    user's): "Table 'db.t' doesn't exist", "Can't create table `db`.`t`", "denied to user
-    'alembic_ci_1f2e'" read the same from push to push, and so does the pull request's comment."""
-    for name, meaning in ((url.database, "scratch database"), (url.username, "scratch user")):
-        if name and name.startswith(SCRATCH_PREFIX):
-            error = error.replace(f"`{name}`.", "").replace(f"'{name}.", "'").replace(name, f"<{meaning}>")
-    return error
 
 
 def _trace_from(exc: BaseException, path: Optional[str]) -> Optional[str]:

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.sql.type_api import to_instance
 
 from .errors import ConfigError
+from .online_ddl import SQL_START
 from .operations import ColumnState, OpRecord
 from .project import relpath
 from .report import ERROR, WARNING, Finding
@@ -32,8 +33,8 @@ _DIALECT = mysql.dialect()
 _IGNORE = re.compile(r"#\s*alembic-ci:\s*ignore\[([^\]]*)\]", re.IGNORECASE)
 _INT_RANK = {"TINYINT": 1, "SMALLINT": 2, "MEDIUMINT": 3, "INT": 4, "BIGINT": 5}
 _TEXT_RANK = {"TINYTEXT": 1, "TEXT": 2, "MEDIUMTEXT": 3, "LONGTEXT": 4}
-_HARMLESS_SQL = re.compile(r"\s*(SET|SELECT|DO|SHOW|CREATE\s+(OR\s+REPLACE\s+)?VIEW|DROP\s+VIEW)\b", re.IGNORECASE)
-_DATA_SQL = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|LOAD)\b", re.IGNORECASE)
+_HARMLESS_SQL = re.compile(SQL_START + r"(SET|SELECT|DO|SHOW|CREATE\s+(OR\s+REPLACE\s+)?VIEW|DROP\s+VIEW)\b", re.IGNORECASE)
+_DATA_SQL = re.compile(SQL_START + r"(INSERT|UPDATE|DELETE|REPLACE|LOAD)\b", re.IGNORECASE)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Callable, Iterable
 
 from ..report import ERROR, Finding, Report
 from ..words import plural
-from .verdict import describe, measured_on, not_recorded
+from .verdict import describe, measured_on, not_recorded, terminated
 
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
 Paint = Callable[..., str]
@@ -65,7 +65,7 @@ def render_text(report: Report, color: bool = False) -> str:
         code = "\n".join(missing.imports) + "\n\n\n" + missing.upgrade + "\n\n\n" + missing.downgrade
         out.append(textwrap.indent(code, "    "))
         out.append(paint("  The SQL it would run:", "bold"))
-        out.extend(textwrap.indent(s + ";", "    ") for s in missing.sql)
+        out.extend(textwrap.indent(terminated(s), "    ") for s in missing.sql)
 
     if report.revisions:
         out.append("")
@@ -86,7 +86,7 @@ def render_text(report: Report, color: bool = False) -> str:
                 verdict = describe(statement)
                 if verdict:
                     out.append(paint(f"    -- {verdict}", "red" if statement.blocks_writes else "green"))
-                out.append(textwrap.indent(statement.sql + ";", "    "))
+                out.append(textwrap.indent(terminated(statement.sql), "    "))
                 if statement.error:
                     out.append(paint(f"    -- refused by the server: {statement.error}", "red"))
             if rev.statements_not_recorded:

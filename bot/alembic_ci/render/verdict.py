@@ -27,8 +27,14 @@ def describe(statement: Statement) -> Optional[str]:
             words = f"{method}, blocks {blocked} to {table} while it runs"
     if statement.refusals:
         last = statement.refusals[-1]
-        words += f" ({last.algorithm} refused: {last.reason})"
+        asked = last.algorithm + (f" with LOCK={last.lock}" if last.lock else "")
+        words += f" ({asked} refused: {last.reason})"
     return words
+
+
+def terminated(sql: str) -> str:
+    """The statement as it would be pasted into a client: one semicolon at its end."""
+    return sql if sql.rstrip().endswith(";") else sql + ";"
 
 
 def not_recorded(rev: RevisionReport) -> str:
@@ -42,7 +48,7 @@ def annotated_sql(statements: list) -> str:
     parts = []
     for statement in statements:
         verdict = describe(statement)
-        parts.append((f"-- {verdict}\n" if verdict else "") + statement.sql + ";")
+        parts.append((f"-- {verdict}\n" if verdict else "") + terminated(statement.sql))
     return "\n\n".join(parts)
 
 
