@@ -49,6 +49,10 @@ def _no_ini(demo, stack):
     return check("-c", "missing/alembic.ini")
 
 
+def _ini_is_a_directory(demo, stack):
+    return check("-c", "alembic")
+
+
 def _ini_not_ini(demo, stack):
     ini(demo).write_text("[alembic\nscript_location = alembic\n")
     return check()
@@ -189,6 +193,12 @@ def _wrong_password(demo, stack):
     return ["check", "-q", "--database-url", url_for(user, PASSWORD)]
 
 
+def _unknown_user(demo, stack):
+    # A user MariaDB does not know gets an authentication method picked from a hash of its name
+    # (no telling which users exist): for this name, unix_socket's refusal, 1698 instead of 1045.
+    return ["check", "-q", "--database-url", url_for("acitest_nobody", PASSWORD)]
+
+
 def _unknown_host(demo, stack):
     return ["check", "-q", "--wait", "1", "--database-url", f"mysql+pymysql://root:{PASSWORD}@db.invalid:3306/"]
 
@@ -310,6 +320,7 @@ def _no_target_metadata(demo, stack):
 
 CASES = [
     Case("no-alembic-ini", _no_ini, 2, ("no Alembic config at missing/alembic.ini", "-c path/to/alembic.ini")),
+    Case("ini-is-a-directory", _ini_is_a_directory, 2, ("-c alembic is a directory", "-c alembic/alembic.ini")),
     Case("ini-not-ini", _ini_not_ini, 2, ("is not a valid ini file", "fix its syntax")),
     Case("no-script-location", _no_script_location, 2, ("has no script_location", "add `script_location")),
     Case("script-location-missing", _script_location_missing, 2, ("cannot be used", "point script_location")),
@@ -349,6 +360,8 @@ CASES = [
     Case("driver-not-installed", _driver_not_installed, 2, ("the MySQL driver 'mysqldb' named in the URL is not installed",
                                                             "pip install mysqlclient", "mysql+pymysql://")),
     Case("wrong-password", _wrong_password, 2, ("refused user 'acit_", "access denied", "check the user and password")),
+    Case("unknown-user", _unknown_user, 2, ("refused user 'acitest_nobody'", "access denied",
+                                            "check the user and password")),
     Case("unknown-host", _unknown_host, 2, ("unknown host 'db.invalid'", "service name")),
     Case("connection-refused", _connection_refused, 2, ("no MySQL server answered at 127.0.0.1:1 after 1 s",
                                                         "raise --wait")),
@@ -449,12 +462,18 @@ def test_a_number_of_seconds_must_be_above_zero(demo, option, value, says):
     (["check", "--base", "a1", "--base-ref", "main"], "argument --base-ref: not allowed with argument --base."),
     (["doctor"], "the following arguments are required: --database-url. `alembic-ci doctor --help`"),
     (["chekc"], "invalid choice: 'chekc'"),  # the choices are quoted or not, by Python version
+    # A URL where another value belongs is quoted with its password masked.
+    (["--database-url", f"mysql+pymysql://root:{PASSWORD}@db:3306/", "check"],
+     "invalid choice: 'mysql+pymysql://root:***@db:3306/'"),
+    (["check", "--wait", f"mysql+pymysql://root:{PASSWORD}@db:3306/"],
+     "argument --wait: 'mysql+pymysql://root:***@db:3306/' is not a number of seconds"),
 ])
 def test_a_usage_error_is_one_line(demo, args, says):
     result = demo.run(*args)
     assert result.code == 2 and result.out == ""
     [line] = result.err.splitlines()
     assert line.startswith("alembic-ci: error: ") and says in line, line
+    assert PASSWORD not in line
 
 
 def test_the_action_without_pygithub_says_what_to_install():

@@ -238,11 +238,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # models. Writing them cost a fresh clone (CI) ~0.5 s at 1000 revisions, for a later run.
     sys.dont_write_bytecode = True
     parser = _parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:  # the usage of the command or of the top level, whichever the first one came in
-        words = list(sys.argv[1:] if argv is None else argv)
-        before = words.index(unknown[0]) < words.index(args.command)
-        (parser if before else args.parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    words = list(sys.argv[1:] if argv is None else argv)
+    # A usage error quotes the argument it refuses: a URL given where another value belongs
+    # (`alembic-ci --database-url URL check`) must not print its password.
+    with redacted_output(Redactor(word for word in words if "://" in word)):
+        args, unknown = parser.parse_known_args(words)
+        if unknown:  # the usage of the command or of the top level, whichever the first one came in
+            before = words.index(unknown[0]) < words.index(args.command)
+            (parser if before else args.parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     args.redact = str  # until the Redactor is built
     # From here on a signal is one line and a clean exit, never a traceback.
     with interrupts_raise():

@@ -36,6 +36,9 @@ def relpath(path: "str | os.PathLike[str]") -> str:
 
 def load_project(ini: str) -> Project:
     ini_path = Path(ini)
+    if ini_path.is_dir():
+        raise ConfigError(f"-c {ini} is a directory, not an Alembic config file",
+                          f"pass the file: -c {ini_path / 'alembic.ini'}")
     if not ini_path.is_file():
         raise ConfigError(
             f"no Alembic config at {ini}",

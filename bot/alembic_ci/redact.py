@@ -31,10 +31,10 @@ class Redactor:
         self.secrets = sorted((s for s in secrets if len(s) >= _MIN_FREE_LENGTH), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        text = _URL_CREDENTIALS.sub(_mask_url_password, text)
+        # The known passwords first: the pattern stops at a password's own "@".
         for secret in self.secrets:
             text = text.replace(secret, MASK)
-        return text
+        return _URL_CREDENTIALS.sub(_mask_url_password, text)
 
 
 def _mask_url_password(match: re.Match) -> str:

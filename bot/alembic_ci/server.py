@@ -110,7 +110,9 @@ def _refused(exc: OperationalError, url: URL) -> None:
     """Raise the clear error for a server that answered "no"; return for one not answering (yet)."""
     code = _errno(exc)
     text = str(exc.orig)
-    if code == 1045:
+    # 1698: MariaDB's answer for a user that does not exist at this host, or that may only log in
+    # through the server's unix socket (root by default on Debian).
+    if code in (1045, 1698):
         raise ServerError(
             f"the server at {describe(url)} refused user {url.username!r}: access denied",
             "check the user and password in the database URL",
