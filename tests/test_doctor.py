@@ -211,6 +211,31 @@ def test_at_head_but_changed_by_hand(demo, live):
     assert "user.nickname: in the database, not in the models" in report["missing_migration"]["differences"]
 
 
+def test_at_a_head_another_head_depends_on_is_at_head(demo, live):
+    """Expand/contract: contract depends on expand, so `alembic upgrade heads` leaves one row,
+    the contract head, and Alembic calls expand an "effective head"."""
+    demo.add_revision("e0e000000001", "ae1027a6acf1", "op.add_column('article', sa.Column('summary', sa.String(200)))",
+                      message="expand", extra="branch_labels = ('expand',)")
+    demo.add_revision("c0c000000001", "ae1027a6acf1", "op.create_index('ix_article_title', 'article', ['title'])",
+                      message="contract", extra="branch_labels = ('contract',)\ndepends_on = 'e0e000000001'")
+    demo.add_model("""
+        from sqlalchemy import Index
+        Article.summary = Column(String(200))
+        Index('ix_article_title', Article.title)
+    """)
+    migrate(demo, live, "upgrade", "heads")
+    assert execute("SELECT version_num FROM alembic_version", database=live) == [("c0c000000001",)]
+    code, report = diagnose(demo, live)
+    assert (code, report["state"], report["pending"]) == (0, "at-head", []), report["summary"]
+    assert report["summary"] == ("the database is at head (c0c000000001 + e0e000000001) and matches the models")
+
+    # Its schema is still compared with what the migrations create.
+    execute("ALTER TABLE article ADD COLUMN body TEXT", database=live)
+    code, report = diagnose(demo, live)
+    assert (code, report["state"]) == (1, "drifted")
+    assert report["schema_differences"] == ["column article.body: in the database, not at c0c000000001"]
+
+
 @pytest.mark.parametrize("version_table", [False, True])
 def test_empty_database(demo, live, version_table):
     if version_table:

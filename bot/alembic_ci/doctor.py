@@ -249,8 +249,10 @@ def _diagnose(diagnosis: Diagnosis, graph: Graph, live: Schema, snapshots: list,
         _unknown_revision(diagnosis, graph, live, snapshots, unknown)
     elif not current:
         _unversioned(diagnosis, graph, live, snapshots)
-    elif set(current) == set(graph.heads):
-        _at_head(diagnosis, graph, live, snapshots, configure_options, conn)
+    elif not _pending(graph, tuple(current)):
+        # At the heads; or at fewer rows, a head another one depends on being applied with it
+        # (Alembic's "effective head").
+        _at_head(diagnosis, graph, live, snapshots, configure_options, conn, current)
     else:
         _behind(diagnosis, graph, live, snapshots, current)
 
@@ -297,8 +299,8 @@ def _unversioned(diagnosis, graph, live, snapshots) -> None:
         diagnosis.summary = f"{said}. Its tables are not the ones the migrations create"
 
 
-def _at_head(diagnosis, graph, live, snapshots, configure_options, conn) -> None:
-    diagnosis.schema_differences = _differences_at(live, snapshots, graph.heads)
+def _at_head(diagnosis, graph, live, snapshots, configure_options, conn, current) -> None:
+    diagnosis.schema_differences = _differences_at(live, snapshots, current)
     metadata = configure_options.get("target_metadata")
     if metadata is not None:
         diagnosis.missing_migration, findings = drift.compare(conn, configure_options, side="database")
