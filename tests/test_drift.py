@@ -124,3 +124,26 @@ def test_an_indexed_new_column_creates_its_index_once(demo):
     assert report["missing_migration"]["sql"] == [
         "ALTER TABLE article ADD COLUMN created_at DATETIME",
         "CREATE INDEX ix_article_created_at ON article (created_at)"]
+
+
+def test_a_server_default_difference_reads_as_sql(demo):
+    """A model's server_default=func.now() is shown as MySQL reads it, not as a Python object whose
+    address would change the pull request's comment on every push."""
+    env = demo.root / "alembic" / "env.py"
+    env.write_text(env.read_text().replace(
+        "context.configure(connection=connection, target_metadata=target_metadata)",
+        "context.configure(connection=connection, target_metadata=target_metadata, compare_server_default=True)"))
+    demo.add_revision("b0000000002a", "ae1027a6acf1", """
+        op.add_column('article', sa.Column('created_at', sa.DateTime(), server_default=sa.text("'2020-01-01'")))
+        op.add_column('article', sa.Column('views', sa.Integer(), server_default=sa.text("0")))
+    """, message="created at")
+    demo.add_model("""
+        from sqlalchemy import DateTime, Integer, func, text
+        Article.created_at = Column(DateTime, server_default=func.now())
+        Article.views = Column(Integer, server_default=text("1"))
+    """)
+    result, report = _report(demo)
+    assert result.code == 1
+    assert report["missing_migration"]["differences"] == [
+        "article.created_at: default is \"'2020-01-01 00:00:00'\" in the migrations, 'now()' in the models",
+        "article.views: default is '0' in the migrations, '1' in the models"]

@@ -263,4 +263,9 @@ def _show(value, dialect) -> str:
         except CompileError:
             return repr(value)
     value = getattr(value, "arg", value)  # a server default clause
-    return repr(getattr(value, "text", value))
+    if isinstance(value, sa.sql.ClauseElement):  # func.now(), text("0"), sa.false(): as MySQL reads them
+        try:
+            value = str(value.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        except CompileError:
+            value = value.__class__.__name__
+    return repr(value)
