@@ -117,6 +117,8 @@ def test_a_second_head_inside_one_labelled_branch_is_reported(demo):
     heads = [f for f in report["findings"] if f["code"] == "multiple-heads"]
     assert len(heads) == 1 and "on branch expand" in heads[0]["message"]
     assert "c0000000000d" not in heads[0]["message"]
+    # Such a project deploys with `upgrade heads` or `upgrade expand@head`, not `upgrade head`.
+    assert heads[0]["detail"].startswith("`alembic upgrade expand@head` will fail at deploy")
 
 
 def test_migration_the_server_refuses_names_revision_statement_and_errno(demo):
@@ -616,3 +618,56 @@ def test_the_check_writes_nothing_into_the_project(demo):
     result = demo.check(env={"PYTHONDONTWRITEBYTECODE": ""})
     assert result.code == 0, result.err
     assert sorted(p.relative_to(demo.root) for p in demo.root.rglob("*")) == before
+
+
+def _base_with_a_helper(demo) -> None:
+    """main: the user table's revision takes its audit column from the project's own module."""
+    (demo.root / "blog" / "columns.py").write_text(
+        'import sqlalchemy as sa\n\n\ndef audit():\n    return [sa.Column("created_by", sa.String(50))]\n')
+    user = demo.versions / "1975ea83b712_create_user.py"
+    user.write_text(user.read_text().replace("import sqlalchemy as sa\n", "import sqlalchemy as sa\n"
+                                             "from blog.columns import audit\n")
+                    .replace('sa.PrimaryKeyConstraint', '*audit(),\n        sa.PrimaryKeyConstraint'))
+    demo.add_model("User.created_by = Column(String(50))")
+    demo.git("init", "-q", "-b", "main")
+    demo.git("add", "-A")
+    demo.git("commit", "-qm", "base")
+
+
+def test_base_ref_when_the_pull_request_moves_a_module_a_base_revision_imports(demo):
+    """The base commit's revision files are read, not run: run against this tree, their imports
+    would find the module gone."""
+    _base_with_a_helper(demo)
+    demo.git("checkout", "-qb", "feature")
+    demo.git("mv", "blog/columns.py", "blog/audit_columns.py")
+    user = demo.versions / "1975ea83b712_create_user.py"
+    user.write_text(user.read_text().replace("from blog.columns import", "from blog.audit_columns import"))
+    result = demo.check("--base-ref", "main", "--format", "json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["base"] == ["ae1027a6acf1"] and report["revisions"] == []
+    assert [(f["code"], f["revision"]) for f in report["findings"]] == [("revision-edited", "1975ea83b712")]
+
+
+def test_base_ref_when_the_pull_request_changes_what_a_base_revision_imports(demo):
+    _base_with_a_helper(demo)
+    demo.git("checkout", "-qb", "feature")
+    columns = demo.root / "blog" / "columns.py"
+    # A helper added for a new revision is no edit of the old one.
+    columns.write_text(columns.read_text() + '\n\ndef stamps():\n    return [sa.Column("at", sa.DateTime())]\n')
+    result = demo.check("--base-ref", "main", "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["findings"] == []
+
+    # Changing the columns the user table's revision created: no database at it ever gets them.
+    columns.write_text(columns.read_text().replace('return [sa.Column("created_by", sa.String(50))]',
+                                                   'return [sa.Column("created_by", sa.String(50)), '
+                                                   'sa.Column("updated_by", sa.String(50))]'))
+    demo.add_model("User.updated_by = Column(String(50))")
+    result = demo.check("--base-ref", "main", "--format", "json")
+    assert result.code == 0, result.err
+    [edited] = json.loads(result.out)["findings"]
+    assert (edited["code"], edited["severity"], edited["file"], edited["revision"]) == (
+        "revision-edited", "warning", "blog/columns.py", "1975ea83b712")
+    assert edited["message"] == "edits audit(), which revision 1975ea83b712 of the base commit imports"
+    assert "put the change in a new revision" in edited["detail"]

@@ -60,7 +60,8 @@ def run_check(options: CheckOptions, server: ScratchServer) -> Report:
     if graph is None:
         return report
     report.heads = graph.heads
-    report.base = _resolve_base(options, graph, project, settings, report)
+    base_commit = gitbase.base_commit(options.base_ref, project) if options.base_ref else None
+    report.base = _resolve_base(options, graph, base_commit, settings, report)
     old = graph.ancestors(report.base)
     reported = frozenset(rev for rev in graph.files if rev not in old)
 
@@ -73,6 +74,8 @@ def run_check(options: CheckOptions, server: ScratchServer) -> Report:
             with scratch.connect() as conn:
                 _replay_and_compare(report, project, graph, old, cache, scratch, conn, capture, options)
         report.findings.extend(risks.findings(watch.records, settings, scratch.server))
+    if base_commit is not None:
+        report.findings.extend(gitbase.helpers_edited(graph, base_commit, settings))
     if not report.base:
         why = (f"the base commit {options.base_ref} has none of these revisions" if options.base_ref
                else "no --base/--base-ref")
@@ -140,14 +143,13 @@ def _cache(options: CheckOptions) -> Optional[snapshot.Cache]:
     return snapshot.Cache(Path(directory), options.progress)
 
 
-def _resolve_base(options: CheckOptions, graph: Graph, project: Project, settings: Settings,
-                  report: Report) -> list:
+def _resolve_base(options: CheckOptions, graph: Graph, base_commit: Optional[gitbase.BaseCommit],
+                  settings: Settings, report: Report) -> list:
     if options.base and options.base_ref:
         raise ConfigError("--base and --base-ref were both given", "pass one of them")
-    if options.base_ref:
-        at_base = gitbase.revisions_at(options.base_ref, project)
-        report.findings.extend(gitbase.rewritten(graph, at_base, settings))
-        return gitbase.base_in(graph, at_base)
+    if base_commit is not None:
+        report.findings.extend(gitbase.rewritten(graph, base_commit.revisions, settings))
+        return gitbase.base_in(graph, base_commit.revisions)
     resolved = []
     for rev in options.base:
         try:

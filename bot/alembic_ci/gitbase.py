@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import ast
 import io
-import os
 import subprocess
 import tarfile
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-
-from alembic.script import ScriptDirectory
+from pathlib import Path, PurePosixPath
+from typing import Optional
 
 from .errors import ConfigError
-from .graph import Graph, load_graph
+from .graph import Graph, is_revision_file
 from .project import Project, relpath
 from .report import ERROR, WARNING, Finding
 from .settings import Settings
@@ -27,6 +24,23 @@ class BaseRevision:
     source: bytes
 
 
+@dataclass(frozen=True)
+class BaseCommit:
+    ref: str
+    sha: str
+    root: Path  # the repository's top directory
+    revisions: dict  # revision id -> BaseRevision
+
+    def source(self, path: Path) -> Optional[bytes]:
+        """A file of the tree under check as the base commit has it; None if it has none."""
+        try:
+            rel = path.resolve().relative_to(self.root).as_posix()
+        except ValueError:  # outside the repository
+            return None
+        shown = _git(["show", f"{self.sha}:{rel}"], self.root)
+        return shown.stdout if shown.returncode == 0 else None
+
+
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True)
@@ -34,7 +48,10 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         raise ConfigError("--base-ref needs git, which is not installed", "install git or pass --base REV") from exc
 
 
-def revisions_at(ref: str, project: Project) -> dict[str, BaseRevision]:
+def base_commit(ref: str, project: Project) -> BaseCommit:
+    """The revisions the migration tree has at ``ref``: each file's ``revision = "..."``, read
+    from its source. The files are not run: their imports would find the modules of the tree
+    under check (a helper the pull request moved or renamed), not the base commit's."""
     script_dir = Path(project.script.dir).resolve()
     top = _git(["rev-parse", "--show-toplevel"], script_dir)
     if top.returncode != 0:
@@ -48,36 +65,47 @@ def revisions_at(ref: str, project: Project) -> dict[str, BaseRevision]:
             "fetch the history: actions/checkout with `fetch-depth: 0`, or `git fetch origin <base branch>`",
         )
     sha = commit.stdout.decode().strip()
-    with tempfile.TemporaryDirectory(prefix="alembic-ci-base-") as tmp:
-        locations = []
-        for location in project.version_locations:
-            try:
-                rel = location.resolve().relative_to(root).as_posix()
-            except ValueError:
-                raise ConfigError(f"--base-ref {ref}: the version location {location} is outside the "
-                                  f"repository at {root}", "pass --base REV instead") from None
-            locations.append(Path(tmp, rel))
-            if _git(["cat-file", "-e", f"{sha}:{rel}"], root).returncode != 0:
-                continue  # no migrations there yet at the base: everything is new
-            archive = _git(["archive", "--format=tar", sha, "--", rel], root)
-            if archive.returncode != 0:
-                raise ConfigError(f"git archive {ref} failed: {archive.stderr.decode().strip()}",
-                                  "check that the clone is complete (fetch-depth: 0)")
-            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-                tar.extractall(tmp, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(tmp)
-        base_dir = Path(tmp, script_dir.relative_to(root).as_posix())
-        os.makedirs(base_dir, exist_ok=True)
-        script = ScriptDirectory(str(base_dir), version_locations=[str(p) for p in locations])
-        # Not a constructor argument on Alembic 1.9; read where graph.py reads it.
-        script.recursive_version_locations = getattr(project.script, "recursive_version_locations", False)
-        graph, findings = load_graph(script, locations)
-        if graph is None:
-            raise ConfigError(f"the migration tree at {ref} does not load: {findings[0].message}",
-                              "pass --base REV with the base revision instead")
-        tmp_root = Path(tmp).resolve()
-        return {rev: BaseRevision(relpath(root / Path(s.path).resolve().relative_to(tmp_root)),
-                                  Path(s.path).read_bytes())
-                for rev, s in graph.files.items()}
+    recursive = getattr(project.script, "recursive_version_locations", False)
+    revisions = {}
+    for location in project.version_locations:
+        try:
+            rel = location.resolve().relative_to(root).as_posix()
+        except ValueError:
+            raise ConfigError(f"--base-ref {ref}: the version location {location} is outside the "
+                              f"repository at {root}", "pass --base REV instead") from None
+        if _git(["cat-file", "-e", f"{sha}:{rel}"], root).returncode != 0:
+            continue  # no migrations there yet at the base: everything is new
+        archive = _git(["archive", "--format=tar", sha, "--", rel], root)
+        if archive.returncode != 0:
+            raise ConfigError(f"git archive {ref} failed: {archive.stderr.decode().strip()}",
+                              "check that the clone is complete (fetch-depth: 0)")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            for member in tar:
+                name = PurePosixPath(member.name)
+                inside = name.parent == PurePosixPath(rel) or (recursive and PurePosixPath(rel) in name.parents)
+                if not (member.isfile() and inside and is_revision_file(name.name)):
+                    continue
+                source = tar.extractfile(member).read()
+                rev = _revision_of(source)
+                if rev is not None:
+                    revisions[rev] = BaseRevision(relpath(root / name), source)
+    return BaseCommit(ref, sha, root, revisions)
+
+
+def _revision_of(source: bytes) -> Optional[str]:
+    """The id a revision file assigns at its top level (Alembic's template: ``revision = "ae10"``);
+    None for a file that assigns none (a helper module) or does not parse."""
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError):
+        return None
+    for node in body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        value = getattr(node, "value", None)
+        if any(isinstance(t, ast.Name) and t.id == "revision" for t in targets) \
+                and isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return value.value
+    return None
 
 
 def base_in(graph: Graph, at_base: dict) -> list[str]:
@@ -92,9 +120,6 @@ def base_in(graph: Graph, at_base: dict) -> list[str]:
 def rewritten(graph: Graph, at_base: dict, settings: Settings) -> list[Finding]:
     """Revisions the base commit has that ``graph`` removed or edited: a deployed database may
     already be at them."""
-    def severity(code: str) -> str:
-        return ERROR if code in settings.fail_on else WARNING
-
     findings = []
     removed = [rev for rev in at_base if rev not in graph.files]
     if removed and "revision-removed" not in settings.ignore:
@@ -102,7 +127,7 @@ def rewritten(graph: Graph, at_base: dict, settings: Settings) -> list[Finding]:
         named = ", ".join(f"{rev} ({at_base[rev].path})" for rev in removed[:3])
         more = f" and {len(removed) - 3} more" if len(removed) > 3 else ""
         findings.append(Finding(
-            "revision-removed", severity("revision-removed"),
+            "revision-removed", _severity("revision-removed", settings),
             f"removes {'revisions' if len(removed) > 1 else 'revision'} {named}{more}, which the base commit has",
             revision=removed[0] if len(removed) == 1 else None,
             detail=f"A database already at {removed[0]} fails `alembic upgrade` with \"Can't locate revision "
@@ -114,13 +139,83 @@ def rewritten(graph: Graph, at_base: dict, settings: Settings) -> list[Finding]:
     for rev, was in at_base.items():
         if rev in graph.files and not _same_code(Path(graph.files[rev].path).read_bytes(), was.source):
             findings.append(Finding(
-                "revision-edited", severity("revision-edited"), f"edits revision {rev}, which the base commit already has",
+                "revision-edited", _severity("revision-edited", settings), f"edits revision {rev}, which the base commit already has",
                 file=graph.path(rev), revision=rev,
                 detail=f"`alembic upgrade` never runs {rev} again on a database already at or past it: "
                        "put the change in a new revision (`alembic revision -m \"...\"`), unless no "
                        "database has reached it.",
             ))
     return findings
+
+
+def helpers_edited(graph: Graph, base: BaseCommit, settings: Settings) -> list[Finding]:
+    """The project's own modules that the base commit's revisions import (a column list, a
+    data fix) whose definitions the tree under check changed or removed: the revisions already
+    ran with the old code on every deployed database, so the change reaches none of them.
+    Definitions the tree only adds (a helper for its new revision) change nothing that ran.
+    Called after the replay: a module imported inside upgrade() is loaded by then."""
+    if "revision-edited" in settings.ignore:
+        return []
+    kept = [rev for rev in base.revisions if rev in graph.files]
+    findings = []
+    for path in graph.imported(kept)[0]:
+        old = base.source(path)
+        changed = _changed_definitions(old, path.read_bytes()) if old is not None else None
+        if not changed:
+            continue  # the same, only added to, or new since the base (its importer is edited)
+        rev = next(rev for rev in kept if path in graph.imported([rev])[0])
+        names = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        findings.append(Finding(
+            "revision-edited", _severity("revision-edited", settings),
+            f"edits {names}, which revision {rev} of the base commit imports",
+            file=relpath(path), revision=rev,
+            detail=f"A database already at {rev} ran the old code, and `alembic upgrade` never runs {rev} again: "
+                   "put the change in a new revision, and keep what the old revisions use as it was (a copy "
+                   "in the revision file, or a new name for the new code).",
+        ))
+    return findings
+
+
+def _changed_definitions(old: bytes, new: bytes) -> Optional[list]:
+    """What ``new`` changed or removed of ``old``'s top-level statements, by name ("audit()",
+    "SIZES"); [] when it only added; None when either does not parse. Comments, layout and the
+    docstring are no change."""
+    try:
+        before, after = _top_level(old), _top_level(new)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    return [label for key, (label, code) in before.items() if after.get(key, (None, None))[1] != code]
+
+
+def _top_level(source: bytes) -> dict:
+    """key -> (label, code) of each top-level statement: a definition under its name, an import
+    under each name it imports; anything else (a call) under its code, so that it matches itself
+    wherever it moved."""
+    statements = {}
+    for node in _body(source):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):  # each name on its own: adding one changes nothing
+            origin = f"from {'.' * node.level}{node.module or ''} " if isinstance(node, ast.ImportFrom) else ""
+            for alias in node.names:
+                key = f"{origin}import {alias.name} as {alias.asname or alias.name}"
+                statements[key] = (f"the import of {alias.asname or alias.name}", key)
+            continue
+        code = ast.dump(node)
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            getattr(node, "target", None) if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            key = label = f"{node.name}()"
+        elif isinstance(node, ast.ClassDef):
+            key = label = node.name
+        elif isinstance(target, ast.Name):
+            key = label = target.id
+        else:
+            key, label = code, f"the statement at line {node.lineno}"
+        statements[key] = (label, code)
+    return statements
+
+
+def _severity(code: str, settings: Settings) -> str:
+    return ERROR if code in settings.fail_on else WARNING
 
 
 def _same_code(source: bytes, old: bytes) -> bool:
@@ -133,8 +228,13 @@ def _same_code(source: bytes, old: bytes) -> bool:
 
 
 def _code(source: bytes) -> str:
+    return ast.dump(ast.Module(body=_body(source), type_ignores=[]))
+
+
+def _body(source: bytes) -> list:
+    """The top-level statements, without the docstring (a revision's message and header)."""
     body = ast.parse(source).body
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
             and isinstance(body[0].value.value, str):
         body = body[1:]
-    return ast.dump(ast.Module(body=body, type_ignores=[]))
+    return body

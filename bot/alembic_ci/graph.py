@@ -273,6 +273,11 @@ def _package_owners() -> dict:
     return owners
 
 
+def is_revision_file(name: str) -> bool:
+    """Alembic's own rule for the files in a version location (no editor lock files, no __init__)."""
+    return bool(_REVISION_FILE.match(name))
+
+
 def _load_files(script: ScriptDirectory, locations: list[Path]):
     recursive = getattr(script, "recursive_version_locations", False)
     scripts: list = []
@@ -282,7 +287,7 @@ def _load_files(script: ScriptDirectory, locations: list[Path]):
             continue
         paths = sorted(location.rglob("*.py") if recursive else location.glob("*.py"))
         for path in paths:
-            if not _REVISION_FILE.match(path.name):
+            if not is_revision_file(path.name):
                 continue
             try:
                 module = alembic_util.load_python_file(str(path.parent), path.name)
@@ -350,11 +355,20 @@ def _multiple_heads(graph: Graph) -> list[Finding]:
             f"{len(heads)} heads{where}: {heads_text}{since}",
             file=graph.path(heads[-1]), line=_line_of(graph.files[heads[-1]].path, "down_revision"),
             revision=heads[-1],
-            detail=f"`alembic upgrade head` will fail at deploy. Merge them: `{command}`, "
+            detail=f"{_fails(labels)} Merge them: `{command}`, "
                    "then review and commit the merge revision (or rebase one branch's revision "
                    "onto the other head by editing its down_revision).",
         ))
     return findings
+
+
+def _fails(labels: frozenset) -> str:
+    """What goes wrong at deploy with two heads: on a labelled branch the project upgrades to
+    `heads` or to the branch's head, not to `head`."""
+    if not labels:
+        return "`alembic upgrade head` will fail at deploy."
+    return (f"`alembic upgrade {sorted(labels)[0]}@head` will fail at deploy (\"Multiple heads\"), and "
+            "`alembic upgrade heads` applies both in an order no one chose.")
 
 
 def common_ancestor(graph: Graph, heads: list[str]) -> Optional[str]:

@@ -33,7 +33,8 @@ RULES = {rule.code: rule for rule in (
          "the default, the comment or AUTO_INCREMENT"),
     Rule("op-execute", WARNING, "op.execute runs SQL alembic-ci cannot analyse (data changes, raw DDL)"),
     Rule("revision-removed", WARNING, "removes a revision the base commit has (--base-ref)"),
-    Rule("revision-edited", WARNING, "changes the code of a revision the base commit has (--base-ref)"),
+    Rule("revision-edited", WARNING,
+         "changes the code of a revision the base commit has, or of a module it imports (--base-ref)"),
 )}
 # Checked on what the tree did to the base commit's revisions (gitbase.py), not on operations.
 HISTORY_CODES = frozenset({"revision-removed", "revision-edited"})
