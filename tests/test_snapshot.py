@@ -319,6 +319,12 @@ def test_modules_a_base_revision_imports_when_it_runs_are_verified(demo, tmp_pat
     assert report["restored"] == 0 and report["replayed"] == 4
     assert "VARCHAR(24)" in json.dumps(report["revisions"])  # the pull request's NOTE * 2, from the new sizes.py
     assert run()[1]["restored"] == 3, "the full replay saved the snapshot again"
+    # Each version of what the base's revisions import has its own snapshot: a branch changing a
+    # helper does not replace the other branches' in a shared directory.
+    assert len(snapshot_files(cache)) == 2
+    (demo.root / "sizes.py").write_text("NOTE = 10\n")
+    back, report = run()
+    assert report["restored"] == 3 and "is stale" not in back.err, back.err
 
     _install(site, "color_types", "1.1", "LENGTH = 7\n")
     upgraded, report = run()

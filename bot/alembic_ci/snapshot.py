@@ -66,30 +66,47 @@ class Cache:
     progress: Callable[[str], None]
     attempted: bool = False  # save() was called: the replay reached the base
 
-    def path(self, key: Key) -> Path:
-        return self.directory / f"snapshot-{key.digest}.json"
+    def _paths(self, key: Key) -> list:
+        """The snapshots of ``key``, the most recently used first: one for each version of the
+        modules and packages its revisions import (a pull request changing a helper does not
+        replace the main branch's snapshot, which a shared directory keeps serving)."""
+        return sorted(self.directory.glob(f"snapshot-{key.digest}-*.json"), key=_mtime, reverse=True)
+
+    def _path(self, key: Key, listed: dict) -> Path:
+        variant = hashlib.sha256(json.dumps(listed, sort_keys=True).encode()).hexdigest()[:16]
+        return self.directory / f"snapshot-{key.digest}-{variant}.json"
 
     def restore(self, conn: sa.engine.Connection, key: Key, root: Path) -> Optional[int]:
-        """Restore the snapshot ``key`` into the (empty) scratch database; the number of revisions
-        it holds, or None (nothing restored, the database left empty) when it is missing or bad.
+        """Restore a snapshot of ``key`` into the (empty) scratch database; the number of revisions
+        it holds, or None (nothing restored, the database left empty) when none is there or usable.
         ``root``: the directory the module paths it lists are relative to."""
-        path = self.path(key)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        stale = None
+        for path in self._paths(key):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:  # pruned by a parallel run meanwhile
+                continue
+            except (OSError, ValueError, RecursionError) as exc:
+                self._discard(path, f"unreadable ({exc.__class__.__name__})")
+                continue
+            if not _well_formed(data, key):
+                self._discard(path, "corrupt (its content does not match its hash)")
+                continue
+            changed = [name for name, digest in data["modules"].items() if _digest(root / name) != digest]
+            changed += [f"the package {name}" for name, version in data["packages"].items()
+                        if package_version(name) != version]
+            if not changed:
+                return self._restore(conn, path, data)
+            stale = stale or f"{path} is stale ({changed[0]}, which a revision up to the base imports, changed)"
+        if stale:
+            self.progress(f"snapshot cache: {stale}: full replay")
+        else:
             why = self._why_missing(key)
             self.progress(f"snapshot cache: no snapshot of this base in {self.directory}"
                           f"{f' (one of the same revisions differs: {why})' if why else ''}: full replay")
-            return None
-        except (OSError, ValueError, RecursionError) as exc:
-            return self._discard(path, f"unreadable ({exc.__class__.__name__})")
-        if not _well_formed(data, key):
-            return self._discard(path, "corrupt (its content does not match its hash)")
-        changed = [name for name, digest in data["modules"].items() if _digest(root / name) != digest]
-        changed += [f"the package {name}" for name, version in data["packages"].items()
-                    if package_version(name) != version]
-        if changed:
-            return self._discard(path, f"stale ({changed[0]}, which a revision up to the base imports, changed)")
+        return None
+
+    def _restore(self, conn: sa.engine.Connection, path: Path, data: dict) -> Optional[int]:
         try:
             _run(conn, ["SET SESSION foreign_key_checks = 0", *data["statements"], "SET SESSION foreign_key_checks = 1"])
             restored = _hash(dump(conn))
@@ -149,17 +166,18 @@ class Cache:
         # Module paths relative to ``root``: the same cache serves a checkout at another path.
         data = {"format": FORMAT, "key": key.digest, "parts": key.parts, "revisions": revisions, **listed,
                 "fingerprint": _hash(statements), "statements": statements}
+        path = self._path(key, listed)
         try:
-            self._write(key, data)
+            self._write(path, data)
         except OSError as exc:
             self.progress(f"snapshot cache: the schema at {where} is not saved: could not write {self.directory} "
                           f"({exc.strerror})")
             return
         self.progress(f"snapshot cache: saved the schema at {where} ({revisions} {plural('revision', revisions)}) "
-                      f"to {self.path(key)}")
+                      f"to {path}")
         self._prune()
 
-    def _write(self, key: Key, data: dict) -> None:
+    def _write(self, path: Path, data: dict) -> None:
         """Write the file whole or not at all (a parallel job may read it meanwhile)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         descriptor, name = tempfile.mkstemp(dir=self.directory, prefix="snapshot-", suffix=".tmp")
@@ -170,7 +188,7 @@ class Cache:
             # mkstemp's 0600 would keep it from actions/cache, which runs as the runner's user
             # while the action's container writes as root.
             os.chmod(temporary, 0o666 & ~_umask())
-            os.replace(temporary, self.path(key))
+            os.replace(temporary, path)
         except BaseException:  # a full disk, and an interrupt too: no half-written file left behind
             with contextlib.suppress(OSError):
                 temporary.unlink()
