@@ -7,6 +7,8 @@ import json
 import re
 import textwrap
 
+from alembic_ci.online_ddl import table_of
+
 BASE = "ae1027a6acf1"
 
 # Fails the migration (an upgrade-failed finding) unless the schema holds exactly what the
@@ -206,3 +208,11 @@ def test_a_comment_before_raw_ddl_does_not_hide_how_it_runs(demo):
     # The statement's own semicolon is not doubled.
     text = demo.check("--base", BASE).out
     assert "    /* longer titles */ ALTER TABLE article MODIFY title VARCHAR(80) NOT NULL;\n" in text
+
+
+def test_comments_before_the_statement_are_skipped_and_an_executable_one_is_not():
+    assert table_of("/* a */ /* b ** c */\n-- why\n#\n--\n  ALTER TABLE `a b` ADD c INT") == "a b"
+    assert table_of("-- x\n" * 200 + "/* y */ " * 200 + "DROP INDEX ix ON t") == "t"
+    assert table_of("--x\nALTER TABLE t ADD c INT") is None  # "--x" is no comment in MySQL
+    assert table_of("/*!50000 ALTER TABLE t ADD c INT */") is None  # MySQL runs it: not ours to rewrite
+    assert table_of("/* x */ " * 200 + "SELECT 1") is None  # and promptly (no backtracking through the comments)

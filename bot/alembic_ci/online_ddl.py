@@ -33,7 +33,9 @@ _MARIADB_VARIANTS = (("INSTANT", None), ("NOCOPY", "NONE"), ("INPLACE", "NONE"),
 
 # Where a statement's first keyword may stand: after white space and comments (a migration's
 # "/* why */ ALTER ..."). Not after /*! ... */: MySQL runs what such a comment holds.
-SQL_START = r"(?:\s+|/\*(?!!)[\s\S]*?\*/|(?:--\s|#)[^\n]*(?:\n|$))*"
+# Each alternative matches its text one way only, or a long prefix that does not lead to the
+# keyword would take exponential time to give up on.
+SQL_START = r"(?:\s|/\*(?!!)(?:[^*]|\*(?!/))*\*/|(?:--(?=\s)|#)[^\n]*(?:\n|$))*"
 _IDENT = r"(?:`(?:[^`]|``)+`|[\w$]+)"
 _TABLE = rf"{_IDENT}(?:\s*\.\s*{_IDENT})?"
 _ALTER = re.compile(
