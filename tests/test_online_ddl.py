@@ -101,6 +101,25 @@ def test_a_statement_the_server_refuses_is_reported_once_with_its_own_error(demo
     assert statements[1]["error"].startswith("(1061)")
 
 
+def test_an_alter_the_rows_refuse_is_the_failure_with_its_statement(demo):
+    """The probe's variants fail on the data as the statement does: the statement is recorded with
+    the error all the same, after the table was read for the alter_column."""
+    demo.add_revision("d0d0d0000008", BASE, """
+        op.execute("INSERT INTO user (username) VALUES ('ann')")
+        op.add_column('user', sa.Column('email', sa.String(100)))
+        op.alter_column('user', 'email', nullable=False, existing_type=sa.String(100))
+    """, message="email required")
+    result = demo.check("--base", BASE, "--format", "json")
+    report = json.loads(result.out)
+    [failed] = [f for f in report["findings"] if f["code"] == "upgrade-failed"]
+    assert "(1265) Data truncated for column 'email'" in failed["message"]
+    assert failed["detail"].startswith("Statement:\nALTER TABLE user MODIFY email VARCHAR(100) NOT NULL")
+    assert "UPDATE ... SET col = <default> WHERE col IS NULL" in failed["detail"]
+    modify = _statements(report, "d0d0d0000008")[-1]
+    assert modify["sql"] == "ALTER TABLE user MODIFY email VARCHAR(100) NOT NULL"
+    assert modify["error"] == "(1265) Data truncated for column 'email' at row 1"
+
+
 def test_an_alter_no_variant_can_express_runs_as_written_without_a_verdict(demo):
     # No ALGORITHM clause may follow PARTITION BY: every variant is a syntax error.
     demo.add_revision("d0d0d0000005", BASE, """
@@ -166,6 +185,8 @@ def test_text_and_markdown_say_how_each_statement_runs_and_who_answered(demo):
 def test_a_statement_the_migration_catches_is_still_reported_with_its_error(demo):
     """"Some databases have it already": production may run that ALTER, so the reviewer sees it."""
     demo.add_revision("d0d0d0000006", BASE, """
+        # Reading the table for this alter_column once left SQLAlchemy 2 deaf to the errors after it.
+        op.alter_column('article', 'title', type_=sa.String(60), existing_type=sa.String(50), existing_nullable=False)
         try:
             op.add_column('article', sa.Column('title', sa.String(50)))
         except sa.exc.OperationalError:
@@ -174,12 +195,13 @@ def test_a_statement_the_migration_catches_is_still_reported_with_its_error(demo
     """, message="idempotent")
     demo.add_model("""
         from sqlalchemy import Index
+        Article.__table__.c.title.type = String(60)
         Index('ix_article_title', Article.title)
     """)
     result = demo.check("--base", BASE, "--format", "json")
     report = json.loads(result.out)
     assert result.code == 0 and report["findings"] == [], result.out + result.err
-    duplicate, index = _statements(report, "d0d0d0000006")
+    _, duplicate, index = _statements(report, "d0d0d0000006")
     assert duplicate["sql"] == "ALTER TABLE article ADD COLUMN title VARCHAR(50)"
     assert duplicate["error"] == "(1060) Duplicate column name 'title'"
     assert index["sql"] == "CREATE INDEX ix_article_title ON article (title)" and index["error"] is None

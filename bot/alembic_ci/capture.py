@@ -132,6 +132,10 @@ class Capture:
         self._executed = None
         if not self.recording:
             return statement, parameters
+        if conn.get_execution_options().get("skip_user_error_events") and not is_bookkeeping(statement, ""):
+            # SQLAlchemy 2's MySQL reflection sets this on the connection itself, for good: every
+            # later error of the migration would then pass _failed by.
+            conn.execution_options(skip_user_error_events=False)
         # Sent without parameters (no_parameters), the driver does not interpolate: no %% to undo.
         verbatim = not parameters and context is not None and context.no_parameters
         self.pending = Statement(sql=_render(cursor, statement, None if verbatim else parameters, executemany))
@@ -181,9 +185,12 @@ class Capture:
         self.window.append(statement)
         return True
 
-    def statement_of(self, exc: BaseException) -> Optional[Statement]:
-        """The recorded statement that raised ``exc``, if one did."""
-        return self.failed[1] if self.failed is not None and self.failed[0] is exc else None
+    def statement_of(self, exc: DBAPIError) -> Optional[Statement]:
+        """The recorded statement that raised ``exc``, if one did: ended by _failed, or still
+        pending where SQLAlchemy skipped that event. Before take()."""
+        if self.failed is not None and self.failed[0] is exc:
+            return self.failed[1]
+        return self.window[-1] if self.pending is not None and self._record(self.server_error(exc)) else None
 
     def server_error(self, exc: DBAPIError) -> str:
         """The server's error without the names this run made up (the scratch database's, the

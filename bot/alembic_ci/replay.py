@@ -32,6 +32,9 @@ _HINTS = {
           "connection (an ORM session or app code opened inside the migration). Use op.get_bind() only.",
     1317: "The statement was stopped: it ran longer than the statement timeout (--statement-timeout). "
           "A migration that hangs here hangs at deploy too; if it is only slow on big data, raise the timeout.",
+    1265: "Rows an earlier migration inserted do not fit the new definition (a NULL where the column "
+          "becomes NOT NULL, a value longer than the new length): production's rows will not either. Fix "
+          "them first in this migration (UPDATE ... SET col = <default> WHERE col IS NULL), then change the column.",
     1005: "MySQL could not create the foreign key: the referencing and referenced columns must have "
           "the same type, length, signedness and charset, and the referenced column needs an index.",
 }
@@ -235,13 +238,13 @@ def _missing_environment_variable(exc: BaseException) -> Optional[str]:
 def _upgrade_failed(graph: Graph, result: ReplayResult, capture: Capture, exc: BaseException,
                     conn: sa.engine.Connection) -> Finding:
     revision = _failing_revision(result)
+    failing = capture.statement_of(exc) if isinstance(exc, DBAPIError) else None
     statements, result.not_recorded[revision] = capture.take()
     path = graph.files[revision].path if revision in graph.files else None
     detail = []
     if isinstance(exc, DBAPIError):
         code = exc.orig.args[0] if getattr(exc.orig, "args", None) else None
         error = capture.server_error(exc)
-        failing = capture.statement_of(exc)
         message = f"{graph.describe(revision)} failed on the server: {error}"
         if failing is not None:
             detail.append(f"Statement:\n{failing.sql}")
