@@ -333,12 +333,15 @@ def test_inputs_are_read_once_with_their_defaults(tmp_path):
     assert (config.pull_request, config.base_ref, config.comment) == (12, "abc123", False)
     assert (config.config, config.database_url, config.install) == ("db/alembic.ini", None, "auto")
     assert config.project_key == "svc/db/alembic.ini" and config.report_dir == tmp_path / ".alembic-ci" / "svc-db-alembic"
-    assert config.api_url == "https://api.github.com"
-    assert (config.statement_timeout, config.revision_timeout, config.lock_wait_timeout) == (300, 600, 60)
+    assert config.api_url == "https://api.github.com" and config.head_sha == "f" * 40
+    options = config.check_options(print)
+    assert (options.statement_timeout, options.revision_timeout, options.lock_wait_timeout) == (300, 600, 60)
+    assert (options.config, options.base_ref, options.cache_dir) == ("db/alembic.ini", "abc123", None)
     assert read_config({**env, "INPUT_BASE-REF": "origin/main"}).base_ref == "origin/main"
-    timeouts = read_config({**env, "INPUT_STATEMENT-TIMEOUT": "1.5", "INPUT_REVISION-TIMEOUT": " 90 ",
-                            "INPUT_LOCK-WAIT-TIMEOUT": "5"})
-    assert (timeouts.statement_timeout, timeouts.revision_timeout, timeouts.lock_wait_timeout) == (1.5, 90, 5)
+    options = read_config({**env, "INPUT_STATEMENT-TIMEOUT": "1.5", "INPUT_REVISION-TIMEOUT": " 90 ",
+                           "INPUT_LOCK-WAIT-TIMEOUT": "5", "INPUT_CACHE-DIR": ".cache"}).check_options(print)
+    assert (options.statement_timeout, options.revision_timeout, options.lock_wait_timeout) == (1.5, 90, 5)
+    assert options.cache_dir == str(tmp_path / ".cache")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -350,16 +353,49 @@ def test_inputs_are_read_once_with_their_defaults(tmp_path):
     ({"INPUT_REVISION-TIMEOUT": "0"}, "input revision-timeout: '0': must be more than 0 seconds"),
     ({"INPUT_LOCK-WAIT-TIMEOUT": "2.5"}, "input lock-wait-timeout: '2.5' is not a whole number of seconds. "
                                          "Set it to a whole number of seconds, or leave it empty for 60"),
+    # Nothing of the runner's outside the checkout is read or written.
+    ({"INPUT_WORKING-DIRECTORY": ".."}, "input working-directory '..' is outside the workspace. Name a path"),
+    ({"INPUT_CONFIG": "../../alembic.ini"}, "input config '"),
+    ({"INPUT_CACHE-DIR": "/etc"}, "input cache-dir '/etc' is outside the workspace"),
 ])
 def test_bad_inputs_are_one_clear_line(tmp_path, change, message):
     from alembic_ci.action import read_config
     from alembic_ci.errors import ConfigError
 
+    (tmp_path / "workspace").mkdir()
     event = tmp_path / "event.json"
     event.write_text(json.dumps(pr_event("abc")))
-    env = {"GITHUB_WORKSPACE": str(tmp_path), "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event)}
+    env = {"GITHUB_WORKSPACE": str(tmp_path / "workspace"), "GITHUB_EVENT_NAME": "pull_request",
+           "GITHUB_EVENT_PATH": str(event)}
     with pytest.raises(ConfigError, match=re.escape(message)):
-        read_config({**env, **change})
+        read_config({**env, **change}).check_options(print)
+
+
+def test_a_bad_input_of_the_check_replaces_the_comment_with_could_not_check(demo, api, base_sha):
+    earlier = api.add_comment(7, MARKER + "\n### ✅ alembic-ci: migrations check passed")
+    run = run_action(demo, api, event=pr_event(base_sha), statement_timeout="abc")
+    assert run.result.code == 2
+    [error] = run.commands("error")
+    assert "input statement-timeout: 'abc' is not a number of seconds" in error
+    assert "could not check" in run.summary and "could not check" in earlier["body"] and "✅" not in earlier["body"]
+    assert run.outputs["passed"] == "false"
+
+
+def test_pull_request_target_on_the_base_branchs_checkout_vouches_for_nothing(demo, api, base_sha):
+    """pull_request_target checks out the base branch: its check would pass the pull request unseen."""
+    event = pr_event(base_sha)
+    run = run_action(demo, api, event_name="pull_request_target", event=event)
+    assert run.result.code == 2
+    [error] = run.commands("error")
+    assert "the workspace holds the base branch, not the pull request's commit ffffffffffff" in error
+    assert "replaying" not in run.log
+    [comment] = api.on_issue(7)
+    assert "could not check" in comment["body"] and "Run alembic-ci on `pull_request`" in comment["body"]
+
+    # Its own commit checked out (the workflow's explicit choice): checked.
+    event["pull_request"]["head"]["sha"] = base_sha
+    run = run_action(demo, api, event_name="pull_request_target", event=event)
+    assert run.result.code == 0, run.tail
 
 
 def test_install_auto_picks_requirements_then_a_declared_package(tmp_path):

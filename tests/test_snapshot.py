@@ -121,6 +121,10 @@ def test_warm_cache_gives_the_report_of_a_full_replay(history, tmp_path):
     assert warm_report["restored"] == 5 and warm_report["replayed"] == 1
     assert comparable(warm_report) == comparable(full_report)
     assert warm.code == full.code == 1
+    # The pull request's comment is the same whether the cache was warm or not: a hit edits nothing.
+    comments = [history.run("check", "--database-url", SERVER_URL, "--format", "markdown", "--base", "e5c3",
+                            *cached).out for cached in ([], ["--cache-dir", str(cache)])]
+    assert comments[0] == comments[1] and "· 6 revisions applied" in comments[0]
 
 
 def test_changed_base_revision_misses_the_cache(history, tmp_path):

@@ -50,12 +50,10 @@ class ActionConfig:
     comment: bool
     base_ref: Optional[str]
     fail_on: Optional[str]  # risk codes that fail the check; None: pyproject.toml or the defaults
-    cache_dir: Optional[Path]  # the snapshot cache, for actions/cache to keep between runs
-    statement_timeout: float
-    revision_timeout: float
-    lock_wait_timeout: int
+    inputs: Mapping[str, str]  # the INPUT_* variables, for check_options()
     event_name: str
     pull_request: Optional[int]  # set on pull_request events
+    head_sha: Optional[str]  # the pull request's head commit
     repository: str
     api_url: str
     run_url: Optional[str]
@@ -65,6 +63,19 @@ class ActionConfig:
         """alembic.ini relative to the repository root: the comment marker and report names,
         distinct for every Alembic project of a repository."""
         return _from_workspace(self, self.config)
+
+    def check_options(self, progress) -> CheckOptions:
+        """The check's own inputs, parsed when the check runs: a bad one is then published like
+        any reason the check could not run (the comment says so, instead of an old verdict)."""
+        cache_dir = _input(self.inputs, "cache-dir")
+        return CheckOptions(
+            config=self.config, base_ref=self.base_ref, fail_on=self.fail_on,
+            # Relative to the workspace, as actions/cache's `path:` is.
+            cache_dir=str(_inside(self.workspace, cache_dir, "cache-dir")) if cache_dir else None,
+            statement_timeout=_seconds(self.inputs, "statement-timeout", CheckOptions.statement_timeout),
+            revision_timeout=_seconds(self.inputs, "revision-timeout", CheckOptions.revision_timeout),
+            lock_wait_timeout=_seconds(self.inputs, "lock-wait-timeout", CheckOptions.lock_wait_timeout, int),
+            progress=progress)
 
     @property
     def report_dir(self) -> Path:
@@ -100,21 +111,34 @@ def _seconds(env: Mapping[str, str], name: str, default: float, kind: type = flo
                           f"for {default:g}") from None
 
 
+def _inside(workspace: Path, value: str, name: str) -> Path:
+    """A path input, relative to the workspace and inside it: the action reads and writes nothing
+    else of the runner's (and its comment names no runner path)."""
+    path = (workspace / value).resolve()
+    if path != workspace and workspace not in path.parents:
+        raise ConfigError(f"input {name} {value!r} is outside the workspace",
+                          "name a path inside the repository's checkout")
+    return path
+
+
 def read_config(env: Mapping[str, str]) -> ActionConfig:
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd()).resolve()
-    working_directory = (workspace / _input(env, "working-directory", ".")).resolve()
+    working_directory = _inside(workspace, _input(env, "working-directory", "."), "working-directory")
     if not working_directory.is_dir():
         raise ConfigError(f"working-directory {_input(env, 'working-directory')!r} is not a directory "
                           f"of the workspace", "set it relative to the repository root, e.g. services/api")
+    config = _input(env, "config", "alembic.ini")
+    _inside(workspace, str(working_directory / config), "config")
     event_name = env.get("GITHUB_EVENT_NAME", "")
     event = _read_event(env.get("GITHUB_EVENT_PATH", ""), required=event_name in PR_EVENTS)
-    pull_request, base_sha = None, None
+    pull_request, base_sha, head_sha = None, None, None
     if event_name in PR_EVENTS:
         try:
             pull_request = int(event["pull_request"]["number"])
             base_sha = str(event["pull_request"]["base"]["sha"])
+            head_sha = str(event["pull_request"]["head"]["sha"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"the {event_name} event payload has no pull_request.number/base.sha",
+            raise ConfigError(f"the {event_name} event payload has no pull_request.number/base.sha/head.sha",
                               "run the action on a pull_request event, or pass base-ref") from exc
     server_url = env.get("GITHUB_SERVER_URL", "https://github.com")
     repository = env.get("GITHUB_REPOSITORY", "")
@@ -126,20 +150,17 @@ def read_config(env: Mapping[str, str]) -> ActionConfig:
     return ActionConfig(
         workspace=workspace,
         working_directory=working_directory,
-        config=_input(env, "config", "alembic.ini"),
+        config=config,
         database_url=_input(env, "database-url") or env.get("ALEMBIC_CI_DATABASE_URL") or None,
         install=_input(env, "install", "auto"),
         token=_input(env, "github-token"),
         comment=_flag(env, "comment", True),
         base_ref=_input(env, "base-ref") or base_sha,
         fail_on=_input(env, "fail-on") or None,
-        # Relative to the workspace, as actions/cache's `path:` is.
-        cache_dir=(workspace / _input(env, "cache-dir")).resolve() if _input(env, "cache-dir") else None,
-        statement_timeout=_seconds(env, "statement-timeout", CheckOptions.statement_timeout),
-        revision_timeout=_seconds(env, "revision-timeout", CheckOptions.revision_timeout),
-        lock_wait_timeout=_seconds(env, "lock-wait-timeout", CheckOptions.lock_wait_timeout, int),
+        inputs={name: value for name, value in env.items() if name.startswith("INPUT_")},
         event_name=event_name,
         pull_request=pull_request,
+        head_sha=head_sha,
         repository=repository,
         api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
         run_url=run_url,
@@ -212,14 +233,13 @@ def run(config: ActionConfig, workflow: Workflow, client) -> int:
     error = ""
     try:
         os.chdir(config.working_directory)  # env.py and script_location are relative to it
+        options = config.check_options(workflow.log)
+        if config.event_name == "pull_request_target":
+            _pull_request_checked_out(config)
         install(config.install, config.working_directory, workflow)
-        with workflow.group(f"alembic-ci: replay {config.project_key} on MySQL"), interrupts_raise(), \
+        with workflow.group(f"alembic-ci: replay {config.project_key}"), interrupts_raise(), \
                 scratch_server(config.database_url, None) as server:
-            report = run_check(CheckOptions(
-                config=config.config, base_ref=config.base_ref, fail_on=config.fail_on,
-                cache_dir=str(config.cache_dir) if config.cache_dir else None,
-                statement_timeout=config.statement_timeout, revision_timeout=config.revision_timeout,
-                lock_wait_timeout=config.lock_wait_timeout, progress=workflow.log), server)
+            report = run_check(options, server)
         _paths_from_workspace(report, config)
     except CannotCheck as exc:
         error = str(exc)
@@ -232,6 +252,20 @@ def run(config: ActionConfig, workflow: Workflow, client) -> int:
     code = exit_code(report) if report is not None else EXIT_CANNOT_CHECK
     publish(config, workflow, client, report, error)
     return code
+
+
+def _pull_request_checked_out(config: ActionConfig) -> None:
+    """pull_request_target checks out the base branch, not the pull request: a check of it would
+    vouch for code it never saw."""
+    commits = subprocess.run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], cwd=config.working_directory,
+                             capture_output=True, text=True).stdout.split()
+    if config.head_sha not in commits:  # HEAD itself, or a merge commit of it
+        raise ConfigError(
+            "on pull_request_target the workspace holds the base branch, not the pull request's commit "
+            f"{(config.head_sha or '')[:12]}: its check would say nothing of the pull request",
+            "run alembic-ci on `pull_request` (for pull requests from forks, post the comment from a "
+            "`workflow_run` workflow, as the README shows); checking out a pull request's code under "
+            "pull_request_target runs it with a write token")
 
 
 def install_command(value: str, directory: Path) -> Union[list, str, None]:
