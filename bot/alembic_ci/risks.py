@@ -97,6 +97,7 @@ def _remember(operation, seen: _Seen) -> None:
 
 
 def _check(record: OpRecord, seen: _Seen, server: str) -> Iterator[Hit]:
+    yield from _keys_mysql_refuses(record)
     op = record.operation
     if isinstance(op, ops.DropTableOp) and not seen.new_table(op.table_name):
         yield _drop_table(op)
@@ -318,6 +319,44 @@ def _type_change(op, column: ColumnState, record: OpRecord, server: str) -> Opti
         f"3. Drop `{c}` in a later release.\n"
         f"Or run the ALTER with an online schema change tool (gh-ost, pt-online-schema-change), which "
         f"copies without blocking writes.")
+
+
+_TEXT_TYPES = {"tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob", "longblob", "json"}
+
+
+def _keys_mysql_refuses(record: OpRecord) -> Iterator[Hit]:
+    """Keys MariaDB made other than asked (a prefix, a hash) where MySQL 8 fails the statement."""
+    sql = "\n".join(s.sql for s in record.statements)
+    by_index: dict = {}
+    for part in record.indexes or ():
+        asked = re.search(rf"`?{re.escape(part.column)}`?\s*\(\s*{part.sub_part}\s*\)", sql) \
+            if part.sub_part else None
+        if (part.hash and not re.search(r"\bUSING\s+HASH\b", sql, re.IGNORECASE)) or (part.sub_part and not asked):
+            by_index.setdefault(part.index, []).append(part)
+    for index, parts in by_index.items():
+        yield _key_too_long(record.operation.table_name, index, parts)
+
+
+def _key_too_long(table: str, index: str, parts: list) -> Hit:
+    columns = ", ".join(p.column for p in parts)
+    text = [p for p in parts if p.data_type in _TEXT_TYPES]
+    if text:
+        error = (f"error 1170: BLOB/TEXT column '{text[0].column}' used in key specification without a key "
+                 "length")
+    else:
+        error = "error 1071: Specified key was too long; max key length is 3072 bytes"
+    made = ("made it a hash-based unique index (USING HASH), which MySQL does not have" if parts[0].hash
+            else f"indexed only the first {parts[0].sub_part} characters of {parts[0].column}, with a note")
+    lengths = ", ".join(f"{p.column!r}: 191" for p in parts)
+    return Hit(
+        "key-too-long", f"index `{index}` on `{table}` ({columns}): MySQL 8 refuses it ({error})",
+        f"MariaDB {made}, so the replay went on; MySQL 8 fails the statement at deploy. A key holds at most "
+        "3072 bytes (768 utf8mb4 characters), and a TEXT or BLOB column only a prefix of a given length.",
+        f"1. For a lookup index, index a prefix: op.create_index({index!r}, {table!r}, [...], "
+        f"mysql_length={{{lengths}}}) (191 utf8mb4 characters fit any row format).\n"
+        "2. For uniqueness, a prefix is not enough: make the column a VARCHAR short enough for the key, or "
+        "add a stored generated column holding a hash of it (UNHEX(SHA2(col, 256)), BINARY(32)) and put the "
+        "unique index on that.")
 
 
 def _unique(op) -> Hit:

@@ -20,6 +20,8 @@ RULES = {rule.code: rule for rule in (
     Rule("drop-column", ERROR, "drops a column the running application still selects"),
     Rule("rename-table", ERROR, "renames a table under the running application"),
     Rule("rename-column", ERROR, "renames a column under the running application"),
+    Rule("key-too-long", ERROR, "creates an index MySQL 8 refuses: a TEXT/BLOB column without a prefix length, "
+                                "a key over 3072 bytes (MariaDB shortens or hashes it and goes on)"),
     Rule("type-change-copies-table", WARNING,
          "changes a column type in a way MySQL does by copying the table (narrowing, another type, "
          "a VARCHAR crossing the 255-byte length prefix)"),
