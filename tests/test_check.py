@@ -477,6 +477,17 @@ def test_python_error_in_a_migration_says_what_to_do_and_where(demo):
                                                 "raises the same error).")
 
 
+def test_a_call_stack_through_alembic_names_no_runner_paths_and_no_alembic_ci_frames(demo):
+    path = demo.add_revision("7e0000000002", "ae1027a6acf1", "op.alter_column('user', 'username', nullable=True)",
+                             message="no existing type")
+    result = demo.check("--format", "json")
+    [finding] = [f for f in json.loads(result.out)["findings"] if f["code"] == "upgrade-failed"]
+    trace = finding["detail"].split("Call stack from the revision file on:\n")[1]
+    assert trace.startswith(f'  File "alembic/versions/{path.name}", line 16, in upgrade\n'), trace
+    assert 'File "site-packages/alembic/ddl/mysql.py"' in trace  # not the runner's own install path
+    assert "alembic_ci" not in trace and "<string>" not in trace and str(demo.root) not in trace
+
+
 def test_url_from_the_environment_and_output_file(demo, tmp_path):
     out = tmp_path / "report.json"
     result = demo.run("check", "-q", "--format", "json", "--output", str(out),
@@ -626,7 +637,7 @@ def _base_with_a_helper(demo) -> None:
         'import sqlalchemy as sa\n\n\ndef audit():\n    return [sa.Column("created_by", sa.String(50))]\n')
     user = demo.versions / "1975ea83b712_create_user.py"
     user.write_text(user.read_text().replace("import sqlalchemy as sa\n", "import sqlalchemy as sa\n"
-                                             "from blog.columns import audit\n")
+                                             "from blog.columns import audit\nfrom blog.models import Base\n")
                     .replace('sa.PrimaryKeyConstraint', '*audit(),\n        sa.PrimaryKeyConstraint'))
     demo.add_model("User.created_by = Column(String(50))")
     demo.git("init", "-q", "-b", "main")
@@ -653,8 +664,12 @@ def test_base_ref_when_the_pull_request_changes_what_a_base_revision_imports(dem
     _base_with_a_helper(demo)
     demo.git("checkout", "-qb", "feature")
     columns = demo.root / "blog" / "columns.py"
-    # A helper added for a new revision is no edit of the old one.
+    # A helper added for a new revision, or a model changed with its migration, is no edit of the
+    # old revision, though it imports from both modules.
     columns.write_text(columns.read_text() + '\n\ndef stamps():\n    return [sa.Column("at", sa.DateTime())]\n')
+    demo.add_revision("c0ffee000004", "ae1027a6acf1",
+                      "op.add_column('article', sa.Column('summary', sa.String(200)))", message="summary")
+    demo.add_model("Article.summary = Column(String(200))")
     result = demo.check("--base-ref", "main", "--format", "json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["findings"] == []
@@ -669,5 +684,31 @@ def test_base_ref_when_the_pull_request_changes_what_a_base_revision_imports(dem
     [edited] = json.loads(result.out)["findings"]
     assert (edited["code"], edited["severity"], edited["file"], edited["revision"]) == (
         "revision-edited", "warning", "blog/columns.py", "1975ea83b712")
-    assert edited["message"] == "edits audit(), which revision 1975ea83b712 of the base commit imports"
+    assert edited["message"] == "edits audit(), which revision 1975ea83b712 of the base commit uses"
     assert "put the change in a new revision" in edited["detail"]
+
+
+def test_base_ref_reports_a_changed_helper_also_when_the_snapshot_cache_skips_its_revision(demo, tmp_path):
+    """Imported inside upgrade(), the helper is not loaded when the base is restored from the cache:
+    it is found without running it, and the finding stays from push to push."""
+    (demo.root / "blog" / "columns.py").write_text(
+        'import sqlalchemy as sa\n\n\ndef audit():\n    return [sa.Column("created_by", sa.String(50))]\n')
+    demo.add_revision("a0d100000001", "ae1027a6acf1", """
+        from blog.columns import audit
+        for column in audit():
+            op.add_column('user', column)
+    """, message="audit")
+    demo.add_model("User.created_by = Column(String(50))")
+    demo.git("init", "-q", "-b", "main")
+    demo.git("add", "-A")
+    demo.git("commit", "-qm", "base")
+    demo.git("checkout", "-qb", "feature")
+    columns = demo.root / "blog" / "columns.py"
+    columns.write_text(columns.read_text().replace("String(50)", "String(80)"))
+    demo.add_model("User.__table__.c.created_by.type = String(80)")
+    runs = [demo.check("--base-ref", "main", "--format", "json", "--cache-dir", str(tmp_path / "cache"))
+            for _ in range(2)]
+    assert [json.loads(r.out)["restored"] for r in runs] == [0, 3], runs[-1].err
+    for run in runs:
+        assert [(f["code"], f["file"], f["revision"]) for f in json.loads(run.out)["findings"]] == [
+            ("revision-edited", "blog/columns.py", "a0d100000001")], run.out

@@ -136,14 +136,17 @@ def test_a_server_default_difference_reads_as_sql(demo):
     demo.add_revision("b0000000002a", "ae1027a6acf1", """
         op.add_column('article', sa.Column('created_at', sa.DateTime(), server_default=sa.text("'2020-01-01'")))
         op.add_column('article', sa.Column('views', sa.Integer(), server_default=sa.text("0")))
+        op.add_column('article', sa.Column('share', sa.String(10), server_default="100%"))
     """, message="created at")
     demo.add_model("""
         from sqlalchemy import DateTime, Integer, func, text
         Article.created_at = Column(DateTime, server_default=func.now())
         Article.views = Column(Integer, server_default=text("1"))
+        Article.share = Column(String(10), server_default=text("'50%'"))
     """)
     result, report = _report(demo)
     assert result.code == 1
     assert report["missing_migration"]["differences"] == [
         "article.created_at: default is \"'2020-01-01 00:00:00'\" in the migrations, 'now()' in the models",
-        "article.views: default is '0' in the migrations, '1' in the models"]
+        "article.views: default is '0' in the migrations, '1' in the models",
+        "article.share: default is \"'100%'\" in the migrations, \"'50%'\" in the models"]

@@ -101,6 +101,7 @@ class Capture:
         """The statements recorded since the last call, and how many more were not recorded."""
         window, self.window = self.window, []
         not_recorded, self.not_recorded = self.not_recorded, 0
+        self.failed = None  # nor keep its exception (and the frames of its traceback) alive
         return window, not_recorded
 
     # -- listeners -------------------------------------------------------------------------
@@ -132,7 +133,7 @@ class Capture:
         self._executed = None
         if not self.recording:
             return statement, parameters
-        if conn.get_execution_options().get("skip_user_error_events") and not is_bookkeeping(statement, ""):
+        if conn.get_execution_options().get("skip_user_error_events") and not _REFLECTION.match(statement):
             # SQLAlchemy 2's MySQL reflection sets this on the connection itself, for good: every
             # later error of the migration would then pass _failed by.
             conn.execution_options(skip_user_error_events=False)
@@ -165,32 +166,34 @@ class Capture:
         exc = context.sqlalchemy_exception
         if context.statement is None or not isinstance(exc, DBAPIError):
             return  # not a statement's error (a connection that failed to open)
-        if self._record(self.server_error(exc)):
-            self.failed = exc, self.window[-1]
+        statement = self._record(self.server_error(exc))
+        if statement is not None:
+            self.failed = exc, statement
 
-    def _record(self, error: Optional[str] = None) -> bool:
-        """Ends the statement under way; True when it went into the revision's SQL."""
+    def _record(self, error: Optional[str] = None) -> Optional[Statement]:
+        """Ends the statement under way and keeps it in the revision's SQL if it is part of it;
+        returns it (None when not recording)."""
         # Every statement counts as server time (reflection, snapshot restore), recorded or not.
         elapsed = time.perf_counter() - self._started
         self.server_seconds += elapsed
         statement, self.pending = self.pending, None
         if not self.recording or statement is None:
-            return False
+            return None
         statement.duration_ms, statement.error = round(elapsed * 1000, 3), error
         if is_bookkeeping(statement.sql, self.version_table):
-            return False  # not the revision's SQL
-        if len(self.window) >= MAX_RECORDED:
+            pass  # not the revision's SQL
+        elif len(self.window) < MAX_RECORDED:
+            self.window.append(statement)
+        else:
             self.not_recorded += 1
-            return False
-        self.window.append(statement)
-        return True
+        return statement
 
     def statement_of(self, exc: DBAPIError) -> Optional[Statement]:
-        """The recorded statement that raised ``exc``, if one did: ended by _failed, or still
-        pending where SQLAlchemy skipped that event. Before take()."""
+        """The statement that raised ``exc``, if one did: ended by _failed, or still pending where
+        SQLAlchemy skipped that event. Before take()."""
         if self.failed is not None and self.failed[0] is exc:
             return self.failed[1]
-        return self.window[-1] if self.pending is not None and self._record(self.server_error(exc)) else None
+        return self._record(self.server_error(exc)) if self.pending is not None else None
 
     def server_error(self, exc: DBAPIError) -> str:
         """The server's error without the names this run made up (the scratch database's, the
@@ -203,6 +206,7 @@ class Capture:
             if name and name.startswith(SCRATCH_PREFIX):
                 error = error.replace(f"`{name}`.", "").replace(f"'{name}.", "'").replace(name, f"<{meaning}>")
         return error
+
 
 def _is_mariadb(conn) -> bool:
     return bool(getattr(conn.dialect, "is_mariadb", False))

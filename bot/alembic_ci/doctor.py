@@ -249,12 +249,14 @@ def _diagnose(diagnosis: Diagnosis, graph: Graph, live: Schema, snapshots: list,
         _unknown_revision(diagnosis, graph, live, snapshots, unknown)
     elif not current:
         _unversioned(diagnosis, graph, live, snapshots)
-    elif not _pending(graph, tuple(current)):
-        # At the heads; or at fewer rows, a head another one depends on being applied with it
-        # (Alembic's "effective head").
-        _at_head(diagnosis, graph, live, snapshots, configure_options, conn, current)
     else:
-        _behind(diagnosis, graph, live, snapshots, current)
+        # At the heads when nothing is pending: fewer rows than heads too, a head another one
+        # depends on being applied with it (Alembic's "effective head").
+        diagnosis.pending = _pending(graph, tuple(current))
+        if diagnosis.pending:
+            _behind(diagnosis, graph, live, snapshots, current)
+        else:
+            _at_head(diagnosis, graph, live, snapshots, configure_options, conn, current)
 
 
 def _unknown_revision(diagnosis, graph, live, snapshots, unknown) -> None:
@@ -268,7 +270,7 @@ def _unknown_revision(diagnosis, graph, live, snapshots, unknown) -> None:
     if match.exact:
         diagnosis.summary = f"{said}. The schema matches {_heads_text(match.heads)} exactly{_same(match)}"
         diagnosis.fix = [_stamp(match.heads, purge=True)]
-        if set(match.heads) != set(graph.heads):
+        if _pending(graph, tuple(match.heads)):
             diagnosis.fix.append(_upgrade_command(graph))
     else:
         diagnosis.summary = (f"{said}. No revision's schema matches the database; the closest is "
@@ -290,7 +292,7 @@ def _unversioned(diagnosis, graph, live, snapshots) -> None:
     if match.exact:
         diagnosis.summary = f"{said}. The schema matches {_heads_text(match.heads)} exactly{_same(match)}"
         diagnosis.fix = [_stamp(match.heads)]
-        if set(match.heads) != set(graph.heads):
+        if _pending(graph, tuple(match.heads)):
             diagnosis.fix.append(_upgrade_command(graph))
     elif match.heads:
         diagnosis.summary = (f"{said}. No revision's schema matches it exactly; the closest is "
@@ -332,7 +334,6 @@ def _at_head(diagnosis, graph, live, snapshots, configure_options, conn, current
 
 def _behind(diagnosis, graph, live, snapshots, current) -> None:
     diagnosis.state = BEHIND
-    diagnosis.pending = _pending(graph, tuple(current))
     count = len(diagnosis.pending)
     diagnosis.summary = (f"the database is at {_heads_text(current)}, behind head ({_heads_text(graph.heads)}): "
                          f"{count} {plural('revision', count)} to apply (Alembic says \"Target database is not "

@@ -263,9 +263,11 @@ def _show(value, dialect) -> str:
         except CompileError:
             return repr(value)
     value = getattr(value, "arg", value)  # a server default clause
-    if isinstance(value, sa.sql.ClauseElement):  # func.now(), text("0"), sa.false(): as MySQL reads them
+    if isinstance(value, sa.sql.elements.TextClause):
+        value = value.text  # as written: compiled, pymysql's paramstyle would double its %
+    elif isinstance(value, sa.sql.ClauseElement):  # func.now(), sa.false(): as MySQL reads them
         try:
             value = str(value.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-        except CompileError:
+        except (CompileError, NotImplementedError):
             value = value.__class__.__name__
     return repr(value)

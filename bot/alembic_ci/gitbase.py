@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import io
 import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -149,69 +151,137 @@ def rewritten(graph: Graph, at_base: dict, settings: Settings) -> list[Finding]:
 
 
 def helpers_edited(graph: Graph, base: BaseCommit, settings: Settings) -> list[Finding]:
-    """The project's own modules that the base commit's revisions import (a column list, a
-    data fix) whose definitions the tree under check changed or removed: the revisions already
-    ran with the old code on every deployed database, so the change reaches none of them.
-    Definitions the tree only adds (a helper for its new revision) change nothing that ran.
-    Called after the replay: a module imported inside upgrade() is loaded by then."""
+    """Definitions in the project's own modules that the base commit's revisions use (imported
+    from a module, or read as its attributes), changed or removed by the tree under check, with
+    what they use in turn in that module: the revisions already ran with the old code on every
+    deployed database, so the change reaches none of them. Anything else in those modules (a
+    model, a helper for the new revision) may change freely."""
     if "revision-edited" in settings.ignore:
         return []
-    kept = [rev for rev in base.revisions if rev in graph.files]
-    findings = []
-    for path in graph.imported(kept)[0]:
-        old = base.source(path)
-        changed = _changed_definitions(old, path.read_bytes()) if old is not None else None
-        if not changed:
-            continue  # the same, only added to, or new since the base (its importer is edited)
-        rev = next(rev for rev in kept if path in graph.imported([rev])[0])
-        names = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-        findings.append(Finding(
-            "revision-edited", _severity("revision-edited", settings),
-            f"edits {names}, which revision {rev} of the base commit imports",
-            file=relpath(path), revision=rev,
-            detail=f"A database already at {rev} ran the old code, and `alembic upgrade` never runs {rev} again: "
-                   "put the change in a new revision, and keep what the old revisions use as it was (a copy "
-                   "in the revision file, or a new name for the new code).",
-        ))
+    order = [s.revision for s in graph.script.walk_revisions()][::-1]  # the oldest user of a module first
+    findings, seen = [], set()
+    for rev in (rev for rev in order if rev in base.revisions):
+        for module, names in _uses(Path(graph.files[rev].path).read_bytes()).items():
+            path = _module_file(module)
+            if path is None or path in seen:
+                continue
+            old = base.source(path)
+            changed = _changed_definitions(old, path.read_bytes(), names) if old is not None else None
+            if not changed:
+                continue  # the same, or new since the base (then its importer is edited)
+            seen.add(path)
+            listed = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+            findings.append(Finding(
+                "revision-edited", _severity("revision-edited", settings),
+                f"edits {listed}, which revision {rev} of the base commit uses",
+                file=relpath(path), revision=rev,
+                detail=f"A database already at {rev} ran the old code, and `alembic upgrade` never runs {rev} "
+                       "again: put the change in a new revision, and keep what the old revisions use as it was "
+                       "(a copy in the revision file, or a new name for the new code).",
+            ))
     return findings
 
 
-def _changed_definitions(old: bytes, new: bytes) -> Optional[list]:
-    """What ``new`` changed or removed of ``old``'s top-level statements, by name ("audit()",
-    "SIZES"); [] when it only added; None when either does not parse. Comments, layout and the
-    docstring are no change."""
+def _uses(source: bytes) -> dict:
+    """module -> the names a revision file uses of it: imported from it (`from m import a`), or
+    read as its attributes (`import m` ... `m.a`). A name imported from a package may be a
+    submodule: its attributes are read as that module's."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError):
+        return {}
+    uses: dict = {}
+    bound = {}  # local name -> the module it may be
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                uses.setdefault(node.module, set()).add(alias.name)
+                bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                bound[alias.asname or alias.name.partition(".")[0]] = alias.name if alias.asname \
+                    else alias.name.partition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound:
+            uses.setdefault(bound[node.value.id], set()).add(node.attr)
+    return uses
+
+
+def _module_file(name: str) -> Optional[Path]:
+    """The source file of one of the project's modules; None for an installed package, the standard
+    library, or a name that is no module. Found without running it where it is not loaded yet (after
+    a snapshot restore, a module the base's revisions import inside upgrade() is not)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        file = getattr(module, "__file__", None)
+    else:
+        try:
+            spec = importlib.util.find_spec(name)
+        except Exception:  # noqa: BLE001 - not a module ("a.b" where a is no package), or its parent fails
+            return None
+        file = spec.origin if spec is not None else None
+    if not isinstance(file, str) or not file.endswith(".py"):
+        return None
+    path = Path(file).resolve()
+    return None if {"site-packages", "dist-packages"} & set(path.parts) else path
+
+
+def _changed_definitions(old: bytes, new: bytes, names: set) -> Optional[list]:
+    """Of ``old``'s top-level definitions named ``names``, and those they use in turn, the ones
+    ``new`` changed or removed ("audit()", "SIZES"); None when either does not parse. Comments,
+    layout and the docstring are no change."""
     try:
         before, after = _top_level(old), _top_level(new)
     except (SyntaxError, ValueError, RecursionError):
         return None
-    return [label for key, (label, code) in before.items() if after.get(key, (None, None))[1] != code]
+    binds = {bound: key for key, (_, _, node) in before.items() for bound in _bound(node)}
+    wanted = [binds[n] for n in sorted(names) if n in binds]
+    closure: dict = {}
+    while wanted:
+        key = wanted.pop()
+        if key in closure:
+            continue
+        closure[key] = before[key]
+        wanted.extend(binds[n.id] for n in ast.walk(before[key][2]) if isinstance(n, ast.Name) and n.id in binds)
+    return [label for key, (label, code, _) in sorted(closure.items(), key=lambda item: item[1][2].lineno)
+            if after.get(key, (None, None, None))[1] != code]
 
 
 def _top_level(source: bytes) -> dict:
-    """key -> (label, code) of each top-level statement: a definition under its name, an import
-    under each name it imports; anything else (a call) under its code, so that it matches itself
-    wherever it moved."""
+    """key -> (label, code, node) of each top-level statement: a definition under its name, an
+    import under each name it imports; anything else (a call) under its code, so that it matches
+    itself wherever it moved."""
     statements = {}
     for node in _body(source):
         if isinstance(node, (ast.Import, ast.ImportFrom)):  # each name on its own: adding one changes nothing
             origin = f"from {'.' * node.level}{node.module or ''} " if isinstance(node, ast.ImportFrom) else ""
             for alias in node.names:
                 key = f"{origin}import {alias.name} as {alias.asname or alias.name}"
-                statements[key] = (f"the import of {alias.asname or alias.name}", key)
+                one = ast.ImportFrom(module=node.module, names=[alias], level=node.level) \
+                    if isinstance(node, ast.ImportFrom) else ast.Import(names=[alias])
+                statements[key] = (f"the import of {alias.asname or alias.name}", key, ast.copy_location(one, node))
             continue
         code = ast.dump(node)
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
-            getattr(node, "target", None) if isinstance(node, ast.AnnAssign) else None
+        names = _bound(node)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             key = label = f"{node.name}()"
-        elif isinstance(node, ast.ClassDef):
-            key = label = node.name
-        elif isinstance(target, ast.Name):
-            key = label = target.id
+        elif len(names) == 1:
+            key = label = names[0]
         else:
             key, label = code, f"the statement at line {node.lineno}"
-        statements[key] = (label, code)
+        statements[key] = (label, code, node)
     return statements
+
+
+def _bound(node: ast.AST) -> list:
+    """The names a top-level statement binds."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [alias.asname or alias.name.partition(".")[0] for alias in node.names]
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+        if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+    return [t.id for t in targets if isinstance(t, ast.Name)]
 
 
 def _severity(code: str, settings: Settings) -> str:

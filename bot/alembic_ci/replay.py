@@ -285,7 +285,22 @@ def _trace_from(exc: BaseException, path: Optional[str]) -> Optional[str]:
         return None
     if isinstance(exc, RevisionTimedOut):  # the signal handler's frame is ours, not the migration's
         frames = frames[:-1]
-    return "".join(traceback.format_list(frames[inside[0]:]) + traceback.format_exception_only(type(exc), exc)).rstrip()
+    # Without alembic-ci's own frames and Alembic's generated proxies ("<string>"), paths as a
+    # reader of the report has them: the project's relative, a library's from site-packages on.
+    shown = [traceback.FrameSummary(_shown_path(f.filename), f.lineno, f.name, line=f.line)
+             for f in frames[inside[0]:] if f.filename != "<string>" and not f.filename.startswith(_OWN)]
+    return "".join(traceback.format_list(shown) + traceback.format_exception_only(type(exc), exc)).rstrip()
+
+
+_OWN = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _shown_path(filename: str) -> str:
+    parts = filename.split(os.sep)
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            return os.sep.join(parts[parts.index(marker):])
+    return relpath(filename)
 
 
 def _likely_table(exc: DBAPIError, conn: sa.engine.Connection, capture: Capture) -> Optional[str]:
