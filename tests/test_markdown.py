@@ -67,7 +67,10 @@ def hostile_report() -> Report:
         config="weird --> `dir`/alembic.ini", server=f"MySQL 8 {HOSTILE}", heads=[HOSTILE], base=["a"],
         replayed=1,
         findings=[Finding("upgrade-failed", ERROR, f"message {HOSTILE}", file=f"versions/{HOSTILE}.py", line=3,
-                          detail=f"detail {HOSTILE}\n````\n</details>")],
+                          detail=f"detail {HOSTILE}\n````\n</details>"),
+                  # Names quoted as alembic-ci quotes them, `like this`: each a code span, whatever it holds.
+                  Finding("drop-table", ERROR, "drops table `<script>alert(1)</script>` for @org/team and "
+                          "`a --> <b>` then `@org/team`")],
         missing_migration=MissingMigration(
             differences=[f"difference {HOSTILE}"], imports=[f"# {HOSTILE}"],
             upgrade=f"def upgrade():\n    op.execute(\"{HOSTILE}\")", downgrade="def downgrade():\n    pass",

@@ -30,9 +30,11 @@ def _neutralize_mentions(text: str) -> str:
 
 def md_text(value: object) -> str:
     """Inline text: HTML-escaped, markdown punctuation escaped, one line."""
-    text = " ".join(str(value).split())
-    text = _MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;"))
-    return _neutralize_mentions(text)
+    return _escaped(" ".join(str(value).split()))
+
+
+def _escaped(text: str) -> str:
+    return _neutralize_mentions(_MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;")))
 
 
 def html_text(value: object) -> str:
@@ -47,6 +49,15 @@ def code_span(value: object) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_prose(value: object) -> str:
+    """Inline text in which the `...` spans (alembic-ci's messages quote names so) are code spans,
+    the rest md_text: safe whatever the names hold, as each part goes through its filter."""
+    parts = " ".join(str(value).split()).split("`")
+    if len(parts) % 2 == 0 or any(not part for part in parts[1::2]):  # unpaired or empty: no spans
+        return md_text(value)
+    return "".join(code_span(part) if i % 2 else _escaped(part) for i, part in enumerate(parts))
 
 
 def code_block(value: object, lang: str = "") -> str:
@@ -111,7 +122,7 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_env.filters.update(md=md_text, html=html_text, code=code_span, block=_budget_block, shown=_shown, more=_more,
+_env.filters.update(md=md_text, prose=md_prose, html=html_text, code=code_span, block=_budget_block, shown=_shown, more=_more,
                     annotated_sql=annotated_sql, not_recorded=not_recorded, plural=plural)
 
 
