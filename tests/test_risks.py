@@ -25,7 +25,7 @@ for n in ('', '2', '3'):
     ]
 cols += [sa.Column('code', sa.String(63)), sa.Column('code2', sa.String(50)), sa.Column('code3', sa.String(100))]
 cols += [sa.Column('col_' + c, sa.Integer()) for c in 'abcde']
-cols += [sa.Column('body', sa.Text()), sa.Column('body2', sa.Text()), sa.Column('url', sa.String(1000))]
+cols += [sa.Column('remark', sa.String(100)), sa.Column('body', sa.Text()), sa.Column('body2', sa.Text()), sa.Column('url', sa.String(1000))]
 op.create_table('shop', *cols, mysql_charset='utf8mb4')
 op.create_table('counter', sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True))
 for t in ('old_a', 'old_b', 'old_c', 'old_d'):
@@ -62,6 +62,7 @@ op.alter_column('shop', 'code', type_=sa.String(64), existing_type=sa.String(63)
 op.alter_column('shop', 'code2', type_=sa.String(60), existing_type=sa.String(50), existing_nullable=True)
 op.alter_column('shop', 'code3', type_=sa.String(90), existing_type=sa.String(100),
                 existing_nullable=True)  # alembic-ci: ignore[type-change-copies-table]
+op.alter_column('shop', 'remark', type_=sa.String(60), existing_type=sa.String(100), existing_nullable=True)  # risky: type-change-copies-table
 
 op.add_column('shop', sa.Column('n1', sa.Integer(), nullable=False))  # risky: not-null-without-default
 op.add_column('shop', sa.Column('n2', sa.Integer(), nullable=False, server_default='0'))
@@ -135,7 +136,9 @@ def test_every_rule_fires_on_its_risky_op_only_at_its_line_with_the_users_names(
     assert batch_drop["message"] == "drops column `shop.col_e`"
     assert drop["message"] == "drops column `shop.col_a`"
     assert "Unknown column 'col_a'" in drop["detail"] and "op.drop_column('shop', 'col_a')" in drop["detail"]
-    widen, bigint = by_code["type-change-copies-table"]
+    widen, narrow, bigint = by_code["type-change-copies-table"]
+    assert narrow["message"].startswith("narrows `shop.remark` from VARCHAR(100) to VARCHAR(60)")
+    assert "SELECT COUNT(*) FROM shop WHERE CHAR_LENGTH(remark) > 60" in narrow["detail"]
     assert bigint["message"].startswith("changes `counter.id` from INT to BIGINT: MySQL copies the table")
     assert "widens `shop.code` from VARCHAR(63) to VARCHAR(64)" in widen["message"]
     assert "length prefix grows from 1 to 2 bytes" in widen["detail"] and "utf8mb4" in widen["detail"]
@@ -148,6 +151,7 @@ def test_every_rule_fires_on_its_risky_op_only_at_its_line_with_the_users_names(
     assert ("op.alter_column('shop', 'name', type_=sa.String(length=60), existing_type=mysql.VARCHAR(length=50), "
             "existing_nullable=False, existing_server_default=sa.text(\"'x'\"), existing_comment='shop name')"
             ) in lost["detail"]
+    assert "(mysql.X is `from sqlalchemy.dialects import mysql`.)" in lost["detail"]
     [enum] = by_code["enum-values-changed"]
     assert "removes 'paid' from ENUM `shop.state`" in enum["message"]
     fks = by_code["foreign-key-added"]

@@ -78,7 +78,9 @@ def findings(records: list, settings: Settings, server: str) -> list:
 
 def _detail(hit: Hit, line: Optional[int]) -> str:
     where = f"the op line ({line})" if line else "the op line"
-    return (f"Why: {hit.why}\n\nSafe way:\n{hit.safe.strip()}\n\n"
+    # Alembic renders MySQL-specific types as mysql.X (VARCHAR with a charset, TINYINT(1)).
+    imports = "\n(mysql.X is `from sqlalchemy.dialects import mysql`.)" if re.search(r"\bmysql\.[A-Z]", hit.safe) else ""
+    return (f"Why: {hit.why}\n\nSafe way:\n{hit.safe.strip()}{imports}\n\n"
             f"Suppress: add `# alembic-ci: ignore[{hit.code}]` on or above {where}, or list "
             f'"{hit.code}" in `ignore` under [tool.alembic-ci] in pyproject.toml. `fail-on` decides '
             f"whether it fails the check.")
@@ -221,7 +223,7 @@ def _alter_column(op, column: ColumnState, record: OpRecord, seen: _Seen, server
         yield Hit(
             "set-not-null", f"makes `{t}.{c}` NOT NULL",
             f"rows holding NULL in production make the ALTER fail halfway through the deploy (the "
-            f"replay's empty tables cannot show them), the application version still running may keep "
+            f"replay's tables, holding only what the migrations inserted, cannot show them), the application version still running may keep "
             f"writing NULL, and MySQL rebuilds `{t}` to do it.",
             f"1. Deploy code that always writes `{c}`.\n"
             f"2. Backfill, in batches on a big table:\n\n"
@@ -288,6 +290,7 @@ def _type_change(op, column: ColumnState, record: OpRecord, server: str) -> Opti
     per_char = column.bytes_per_char or 4
     if old_sql == new_sql and not copied:
         return None
+    check = ""  # what to look at in production before narrowing
     if old_len is not None and new_len is not None and new_len > old_len:
         if not (old_len * per_char <= 255 < new_len * per_char) and not copied:
             return None  # the length prefix keeps its size: MySQL changes the metadata only
@@ -298,6 +301,9 @@ def _type_change(op, column: ColumnState, record: OpRecord, server: str) -> Opti
         how = (f"MySQL narrows a column by copying `{t}`, and values that no longer fit make the ALTER fail "
                f"in strict mode (or are truncated without it)")
         verb = "narrows"
+        check = (f"First check that production's values fit: SELECT COUNT(*) FROM {t} WHERE CHAR_LENGTH({c}) > "
+                 f"{new_len}\n" if new_len is not None else
+                 f"First check that production's values fit the new type: SELECT MIN({c}), MAX({c}) FROM {t}\n")
     else:
         how = f"MySQL changes a column's type by copying `{t}`"
         verb = "changes"
@@ -313,7 +319,7 @@ def _type_change(op, column: ColumnState, record: OpRecord, server: str) -> Opti
                                     f"the table and blocks writes while it runs",
         f"{how}. The copy rewrites every row and blocks writes for as long as that takes: minutes to "
         f"hours on a big table.{note}",
-        f"On a small table, accept it (suppress below). On a big one, expand and contract:\n"
+        f"{check}On a small table, accept it (suppress below). On a big one, expand and contract:\n"
         f"1. op.add_column({t!r}, sa.Column('{c}_new', {_type_code(op.modify_type)}, nullable=True))\n"
         f"2. Write both columns, backfill `{c}_new` in batches, switch reads to it.\n"
         f"3. Drop `{c}` in a later release.\n"
@@ -367,7 +373,7 @@ def _unique(op) -> Hit:
     return Hit(
         "unique-on-existing-table", f"adds unique index `{name}` on `{t}` ({col_list})",
         "duplicates already in production make the ALTER fail with error 1062 in the middle of the "
-        "deploy (the replay's empty tables have none), and the application version still running gets "
+        "deploy (the replay's tables hold only what the migrations inserted), and the application version still running gets "
         "duplicate-key errors on writes that used to succeed.",
         f"1. Check production first:\n\n"
         f"    SELECT {col_list}, COUNT(*) FROM {t} GROUP BY {col_list} HAVING COUNT(*) > 1\n\n"
@@ -406,7 +412,7 @@ def _execute(op) -> Optional[Hit]:
     if _DATA_SQL.match(sql) or isinstance(sqltext, sa.sql.dml.UpdateBase):
         return Hit(
             "op-execute", f"op.execute runs a data change alembic-ci cannot analyse: {short}",
-            "it ran on the replay's empty tables, so how many rows it touches in production, and for how "
+            "it ran on the replay's tables, which hold only what the migrations inserted, so how many rows it touches in production, and for how "
             "long it holds their locks while the application runs, is unknown. A failure halfway leaves "
             "the DDL before it committed (MySQL commits DDL at once).",
             "Keep data changes in their own migration, batch them on big tables (UPDATE ... LIMIT 1000 "
