@@ -73,6 +73,7 @@ def run_check(options: CheckOptions, server: ScratchServer) -> Report:
                 OperationWatch(capture, {rev: graph.files[rev].path for rev in reported}) as watch:
             with scratch.connect() as conn:
                 _replay_and_compare(report, project, graph, old, cache, scratch, conn, capture, options)
+                watch.read_keys(conn)
         report.findings.extend(risks.findings(watch.records, settings, scratch.server))
     if base_commit is not None:
         report.findings.extend(gitbase.helpers_edited(graph, base_commit, settings))

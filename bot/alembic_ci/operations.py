@@ -44,8 +44,8 @@ class OpRecord:
     columns: Optional[dict]  # alter_column: column name -> ColumnState of its table
     foreign_key_checks: bool  # foreign keys added: the session's @@foreign_key_checks
     statements: list = field(default_factory=list)  # the Statements it sent (empty inside a batch)
-    # Indexes it created, as MariaDB made them (see _indexes); None: not read.
-    indexes: Optional[list] = None
+    # The keys it created that MariaDB made otherwise than MySQL 8 can (see read_keys).
+    indexes: list = field(default_factory=list)
 
 
 @dataclass
@@ -84,7 +84,6 @@ class OperationWatch:
                 started = len(watch._capture.window)
                 result = original(operations, operation)
                 record.statements = watch._capture.window[started:]
-                record.indexes = watch._indexes(operations, operation)
                 # Past the capture's limit, raw SQL is not kept either: a loop of op.execute must not
                 # fill the memory (the rules only warn that they cannot read it).
                 if started < MAX_RECORDED or not isinstance(operation, alembic_ops.ExecuteSQLOp):
@@ -98,6 +97,34 @@ class OperationWatch:
 
     def __exit__(self, *exc_info) -> None:
         self._owner.invoke = self._original
+
+    def read_keys(self, conn) -> None:
+        """On MariaDB, the keys the reported ops created as MySQL 8 cannot: MariaDB shortens a key
+        MySQL 8 refuses (a TEXT column without a prefix length, more than 3072 bytes) to a prefix,
+        or makes a unique one a hash (USING HASH), and runs on. One query, after the replay."""
+        makers = {}  # (table, key name; None: every key of a table the op created) -> its record
+        for record in self.records:
+            op = record.operation
+            if isinstance(op, (alembic_ops.CreateIndexOp, alembic_ops.CreateUniqueConstraintOp)):
+                name = op.index_name if isinstance(op, alembic_ops.CreateIndexOp) else op.constraint_name
+                makers[(op.table_name, name)] = record
+            elif isinstance(op, alembic_ops.CreateTableOp):
+                makers[(op.table_name, None)] = record
+        if not makers or not getattr(conn.dialect, "is_mariadb", False):
+            return
+        try:
+            rows = conn.execute(sa.text(
+                "SELECT s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, s.SUB_PART, s.INDEX_TYPE "
+                "FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = "
+                "s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME WHERE s.TABLE_SCHEMA = "
+                "DATABASE() AND (s.SUB_PART IS NOT NULL OR s.INDEX_TYPE = 'HASH') "
+                "ORDER BY s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX")).all()
+        except sa.exc.DBAPIError:  # the server went away during the replay, which reports it
+            return
+        for table, index, column, data_type, sub_part, index_type in rows:
+            record = makers.get((table, index)) or makers.get((table, None))
+            if record is not None:
+                record.indexes.append(IndexPart(index, column, data_type.lower(), sub_part, index_type == "HASH"))
 
     def _before(self, operations, operation) -> OpRecord:
         revision = self._capture.revision
@@ -115,31 +142,6 @@ class OperationWatch:
                 fk_checks = bool(conn.exec_driver_sql("SELECT @@foreign_key_checks").scalar())
         return OpRecord(revision=revision, operation=operation, file=path, line=_caller_line(path),
                         columns=columns, foreign_key_checks=fk_checks)
-
-
-    def _indexes(self, operations, operation) -> Optional[list]:
-        """The keys an index-creating op made, on MariaDB: it shortens a key MySQL 8 refuses
-        (a TEXT column without a prefix length, more than 3072 bytes) to a prefix, or makes a
-        unique one a hash (USING HASH), and runs on. MySQL 8 fails the statement itself."""
-        conn = operations.migration_context.connection
-        if isinstance(operation, (alembic_ops.CreateIndexOp, alembic_ops.CreateUniqueConstraintOp)):
-            table, name = operation.table_name, operation.index_name if isinstance(
-                operation, alembic_ops.CreateIndexOp) else operation.constraint_name
-        elif isinstance(operation, alembic_ops.CreateTableOp):
-            table, name = operation.table_name, None  # every key of a new table is new
-        else:
-            return None
-        if not getattr(conn.dialect, "is_mariadb", False) or getattr(operation, "schema", None):
-            return None
-        with self._capture.paused():
-            rows = conn.execute(sa.text(
-                "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.DATA_TYPE, s.SUB_PART, s.INDEX_TYPE "
-                "FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c ON "
-                "c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME "
-                "WHERE s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME = :table ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX"),
-                {"table": table}).all()
-        return [IndexPart(index, column, data_type.lower(), sub_part, index_type == "HASH")
-                for index, column, data_type, sub_part, index_type in rows if name is None or index == name]
 
 
 def _caller_line(path: str) -> Optional[int]:

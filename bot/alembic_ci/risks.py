@@ -334,7 +334,7 @@ def _keys_mysql_refuses(record: OpRecord) -> Iterator[Hit]:
     """Keys MariaDB made other than asked (a prefix, a hash) where MySQL 8 fails the statement."""
     sql = "\n".join(s.sql for s in record.statements)
     by_index: dict = {}
-    for part in record.indexes or ():
+    for part in record.indexes:
         asked = re.search(rf"`?{re.escape(part.column)}`?\s*\(\s*{part.sub_part}\s*\)", sql) \
             if part.sub_part else None
         if (part.hash and not re.search(r"\bUSING\s+HASH\b", sql, re.IGNORECASE)) or (part.sub_part and not asked):
