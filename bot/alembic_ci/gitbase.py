@@ -102,10 +102,8 @@ def _revision_of(source: bytes) -> Optional[str]:
     except (SyntaxError, ValueError):
         return None
     for node in body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
         value = getattr(node, "value", None)
-        if any(isinstance(t, ast.Name) and t.id == "revision" for t in targets) \
-                and isinstance(value, ast.Constant) and isinstance(value.value, str):
+        if "revision" in _bound(node) and isinstance(value, ast.Constant) and isinstance(value.value, str):
             return value.value
     return None
 
