@@ -387,7 +387,7 @@ def test_pull_request_target_on_the_base_branchs_checkout_vouches_for_nothing(de
     run = run_action(demo, api, event_name="pull_request_target", event=event)
     assert run.result.code == 2
     [error] = run.commands("error")
-    assert "the workspace holds the base branch, not the pull request's commit ffffffffffff" in error
+    assert f"the workspace holds {base_sha[:12]}, not the pull request's commit ffffffffffff" in error
     assert "replaying" not in run.log
     [comment] = api.on_issue(7)
     assert "could not check" in comment["body"] and "Run alembic-ci on `pull_request`" in comment["body"]

@@ -260,9 +260,11 @@ def _pull_request_checked_out(config: ActionConfig) -> None:
     commits = subprocess.run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], cwd=config.working_directory,
                              capture_output=True, text=True).stdout.split()
     if config.head_sha not in commits:  # HEAD itself, or a merge commit of it
+        held = commits[0][:12] if commits else "no commit"
         raise ConfigError(
-            "on pull_request_target the workspace holds the base branch, not the pull request's commit "
-            f"{(config.head_sha or '')[:12]}: its check would say nothing of the pull request",
+            f"on pull_request_target the workspace holds {held}, not the pull request's commit "
+            f"{(config.head_sha or '')[:12]} (that event checks out the base branch): its check would say "
+            "nothing of the pull request",
             "run alembic-ci on `pull_request` (for pull requests from forks, post the comment from a "
             "`workflow_run` workflow, as the README shows); checking out a pull request's code under "
             "pull_request_target runs it with a write token")

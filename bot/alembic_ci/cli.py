@@ -80,8 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--fail-on", default=None, metavar="CODES",
                        help="risk codes that fail the check, comma-separated, or `all` / `none` (default: "
                             "`fail-on` in [tool.alembic-ci] of pyproject.toml, else the destructive ones: "
-                            "drop-table, drop-column, rename-table, rename-column, and key-too-long, which MySQL 8 refuses; "
-                            "docs/risks.md)")
+                            "drop-table, drop-column, rename-table, rename-column, and key-too-long, which MySQL 8 "
+                            "refuses; docs/risks.md)")
     _common(check, "report")
     check.set_defaults(func=_check, parser=check)
 

@@ -139,7 +139,8 @@ def rewritten(graph: Graph, at_base: dict, settings: Settings) -> list[Finding]:
     for rev, was in at_base.items():
         if rev in graph.files and not _same_code(Path(graph.files[rev].path).read_bytes(), was.source):
             findings.append(Finding(
-                "revision-edited", _severity("revision-edited", settings), f"edits revision {rev}, which the base commit already has",
+                "revision-edited", _severity("revision-edited", settings),
+                f"edits revision {rev}, which the base commit already has",
                 file=graph.path(rev), revision=rev,
                 detail=f"`alembic upgrade` never runs {rev} again on a database already at or past it: "
                        "put the change in a new revision (`alembic revision -m \"...\"`), unless no "

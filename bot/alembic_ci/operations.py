@@ -123,7 +123,7 @@ class OperationWatch:
             columns = sa.text("SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
                               "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN :tables").bindparams(
                 sa.bindparam("tables", expanding=True))
-            types = {(t, c): data_type for t, c, data_type in conn.execute(columns, {"tables": tables})} if tables else {}
+            types = {(t, c): kind for t, c, kind in conn.execute(columns, {"tables": tables})} if tables else {}
         except sa.exc.DBAPIError:  # the server went away during the replay, which reports it
             return
         for table, index, column, sub_part, index_type in rows:

@@ -33,7 +33,8 @@ _DIALECT = mysql.dialect()
 _IGNORE = re.compile(r"#\s*alembic-ci:\s*ignore\[([^\]]*)\]", re.IGNORECASE)
 _INT_RANK = {"TINYINT": 1, "SMALLINT": 2, "MEDIUMINT": 3, "INT": 4, "BIGINT": 5}
 _TEXT_RANK = {"TINYTEXT": 1, "TEXT": 2, "MEDIUMTEXT": 3, "LONGTEXT": 4}
-_HARMLESS_SQL = re.compile(SQL_START + r"(SET|SELECT|DO|SHOW|CREATE\s+(OR\s+REPLACE\s+)?VIEW|DROP\s+VIEW)\b", re.IGNORECASE)
+_HARMLESS_SQL = re.compile(SQL_START + r"(SET|SELECT|DO|SHOW|CREATE\s+(OR\s+REPLACE\s+)?VIEW|DROP\s+VIEW)\b",
+                           re.IGNORECASE)
 _DATA_SQL = re.compile(SQL_START + r"(INSERT|UPDATE|DELETE|REPLACE|LOAD)\b", re.IGNORECASE)
 
 
@@ -79,7 +80,8 @@ def findings(records: list, settings: Settings, server: str) -> list:
 def _detail(hit: Hit, line: Optional[int]) -> str:
     where = f"the op line ({line})" if line else "the op line"
     # Alembic renders MySQL-specific types as mysql.X (VARCHAR with a charset, TINYINT(1)).
-    imports = "\n(mysql.X is `from sqlalchemy.dialects import mysql`.)" if re.search(r"\bmysql\.[A-Z]", hit.safe) else ""
+    imports = ("\n(mysql.X is `from sqlalchemy.dialects import mysql`.)" if re.search(r"\bmysql\.[A-Z]", hit.safe)
+               else "")
     return (f"Why: {hit.why}\n\nSafe way:\n{hit.safe.strip()}{imports}\n\n"
             f"Suppress: add `# alembic-ci: ignore[{hit.code}]` on or above {where}, or list "
             f'"{hit.code}" in `ignore` under [tool.alembic-ci] in pyproject.toml. `fail-on` decides '
@@ -223,8 +225,8 @@ def _alter_column(op, column: ColumnState, record: OpRecord, seen: _Seen, server
         yield Hit(
             "set-not-null", f"makes `{t}.{c}` NOT NULL",
             f"rows holding NULL in production make the ALTER fail halfway through the deploy (the "
-            f"replay's tables, holding only what the migrations inserted, cannot show them), the application version still running may keep "
-            f"writing NULL, and MySQL rebuilds `{t}` to do it.",
+            f"replay's tables, holding only what the migrations inserted, cannot show them), the application "
+            f"version still running may keep writing NULL, and MySQL rebuilds `{t}` to do it.",
             f"1. Deploy code that always writes `{c}`.\n"
             f"2. Backfill, in batches on a big table:\n\n"
             f"    op.execute(\"UPDATE {t} SET {c} = ... WHERE {c} IS NULL\")\n\n"
@@ -373,8 +375,8 @@ def _unique(op) -> Hit:
     return Hit(
         "unique-on-existing-table", f"adds unique index `{name}` on `{t}` ({col_list})",
         "duplicates already in production make the ALTER fail with error 1062 in the middle of the "
-        "deploy (the replay's tables hold only what the migrations inserted), and the application version still running gets "
-        "duplicate-key errors on writes that used to succeed.",
+        "deploy (the replay's tables hold only what the migrations inserted), and the application "
+        "version still running gets duplicate-key errors on writes that used to succeed.",
         f"1. Check production first:\n\n"
         f"    SELECT {col_list}, COUNT(*) FROM {t} GROUP BY {col_list} HAVING COUNT(*) > 1\n\n"
         f"2. Clean the duplicates up and deploy code that does not create new ones.\n"
@@ -412,9 +414,9 @@ def _execute(op) -> Optional[Hit]:
     if _DATA_SQL.match(sql) or isinstance(sqltext, sa.sql.dml.UpdateBase):
         return Hit(
             "op-execute", f"op.execute runs a data change alembic-ci cannot analyse: {short}",
-            "it ran on the replay's tables, which hold only what the migrations inserted, so how many rows it touches in production, and for how "
-            "long it holds their locks while the application runs, is unknown. A failure halfway leaves "
-            "the DDL before it committed (MySQL commits DDL at once).",
+            "it ran on the replay's tables, which hold only what the migrations inserted, so how many "
+            "rows it touches in production, and for how long it holds their locks while the application "
+            "runs, is unknown. A failure halfway leaves the DDL before it committed (MySQL commits DDL at once).",
             "Keep data changes in their own migration, batch them on big tables (UPDATE ... LIMIT 1000 "
             "in a loop until no row changes), or run them as a backfill job after the deploy.")
     return Hit(

@@ -122,8 +122,8 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_env.filters.update(md=md_text, prose=md_prose, html=html_text, code=code_span, block=_budget_block, shown=_shown, more=_more,
-                    annotated_sql=annotated_sql, not_recorded=not_recorded, plural=plural)
+_env.filters.update(md=md_text, prose=md_prose, html=html_text, code=code_span, block=_budget_block, shown=_shown,
+                    more=_more, annotated_sql=annotated_sql, not_recorded=not_recorded, plural=plural)
 
 
 def render_markdown(report: Report, max_bytes: Optional[int] = None, full_report: str = "the job summary") -> str:
