@@ -107,7 +107,8 @@ class OperationWatch:
             op = record.operation
             if isinstance(op, (alembic_ops.CreateIndexOp, alembic_ops.CreateUniqueConstraintOp)):
                 name = op.index_name if isinstance(op, alembic_ops.CreateIndexOp) else op.constraint_name
-                makers[(op.table_name, name)] = record
+                if name is not None:  # unnamed (the server names it): not told from the table's older keys
+                    makers[(op.table_name, name)] = record
             elif isinstance(op, alembic_ops.CreateTableOp):
                 makers[(op.table_name, None)] = record
         if not makers or not getattr(conn.dialect, "is_mariadb", False):
