@@ -97,6 +97,7 @@ op.create_index('ix_body', 'shop', ['body'])  # risky: key-too-long
 op.create_index('ix_body2', 'shop', ['body2'], mysql_length={'body2': 191})
 op.create_index('ix_url', 'shop', ['url'])  # alembic-ci: ignore[key-too-long]
 op.create_table('page', sa.Column('id', sa.Integer(), primary_key=True), sa.Column('url', sa.Text()), sa.UniqueConstraint('url', name='uq_page_url'))  # risky: key-too-long
+op.add_column('shop', sa.Column('slug', sa.String(1000), unique=True))  # risky: key-too-long
 
 op.execute("UPDATE shop SET note2 = 'x'")  # risky: op-execute
 op.execute("DELETE FROM shop WHERE id < 0")  # alembic-ci: ignore[op-execute]
@@ -159,13 +160,14 @@ def test_every_rule_fires_on_its_risky_op_only_at_its_line_with_the_users_names(
         "adds foreign key `fk_owner` from `shop` (owner_id) to `user` (id)",
         "adds foreign key from `shop` (owner4_id) to `user` (id)"]
     assert 'op.execute("SET foreign_key_checks = 0")' in fks[0]["detail"]
-    text_index, hashed = by_code["key-too-long"]
+    text_index, hashed, added = by_code["key-too-long"]
     assert text_index["message"] == ("index `ix_body` on `shop` (body): MySQL 8 refuses it (error 1170: BLOB/TEXT "
                                      "column 'body' used in key specification without a key length)")
     assert "indexed only the first 768 characters of body" in text_index["detail"]
     assert "mysql_length={'body': 191}" in text_index["detail"]
     assert hashed["message"].startswith("index `uq_page_url` on `page` (url): MySQL 8 refuses it (error 1170")
     assert "hash-based unique index (USING HASH)" in hashed["detail"]
+    assert added["message"].startswith("index `slug` on `shop` (slug): MySQL 8 refuses it (error 1071: Specified key")
     [execute] = by_code["op-execute"]
     assert "UPDATE shop SET note2 = 'x'" in execute["message"] and "cannot analyse" in execute["message"]
 

@@ -103,6 +103,7 @@ class OperationWatch:
         MySQL 8 refuses (a TEXT column without a prefix length, more than 3072 bytes) to a prefix,
         or makes a unique one a hash (USING HASH), and runs on. One query, after the replay."""
         makers = {}  # (table, key name; None: every key of a table the op created) -> its record
+        by_column = {}  # (table, a column the op added) -> its record: every key holding that column is new
         for record in self.records:
             op = record.operation
             if isinstance(op, (alembic_ops.CreateIndexOp, alembic_ops.CreateUniqueConstraintOp)):
@@ -111,7 +112,9 @@ class OperationWatch:
                     makers[(op.table_name, name)] = record
             elif isinstance(op, alembic_ops.CreateTableOp):
                 makers[(op.table_name, None)] = record
-        if not makers or not getattr(conn.dialect, "is_mariadb", False):
+            elif isinstance(op, alembic_ops.AddColumnOp):  # Column(..., unique=True) / index=True
+                by_column[(op.table_name, op.column.name)] = record
+        if not (makers or by_column) or not getattr(conn.dialect, "is_mariadb", False):
             return
         try:
             # Not joined with COLUMNS: that costs ~15 ms on 250 tables, the rows it would type are rare.
@@ -119,7 +122,7 @@ class OperationWatch:
                 "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME, SUB_PART, INDEX_TYPE FROM information_schema.STATISTICS "
                 "WHERE TABLE_SCHEMA = DATABASE() AND (SUB_PART IS NOT NULL OR INDEX_TYPE = 'HASH') "
                 "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX")).all()
-            rows = [row for row in rows if (row[0], row[1]) in makers or (row[0], None) in makers]
+            rows = [row for row in rows if _maker(row, makers, by_column) is not None]
             tables = sorted({row[0] for row in rows})
             columns = sa.text("SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
                               "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN :tables").bindparams(
@@ -127,10 +130,10 @@ class OperationWatch:
             types = {(t, c): kind for t, c, kind in conn.execute(columns, {"tables": tables})} if tables else {}
         except sa.exc.DBAPIError:  # the server went away during the replay, which reports it
             return
-        for table, index, column, sub_part, index_type in rows:
-            record = makers.get((table, index)) or makers[(table, None)]
-            record.indexes.append(IndexPart(index, column, types.get((table, column), "").lower(), sub_part,
-                                            index_type == "HASH"))
+        for row in rows:
+            table, index, column, sub_part, index_type = row
+            kind = types.get((table, column), "").lower()
+            _maker(row, makers, by_column).indexes.append(IndexPart(index, column, kind, sub_part, index_type == "HASH"))
 
     def _before(self, operations, operation) -> OpRecord:
         revision = self._capture.revision
@@ -148,6 +151,13 @@ class OperationWatch:
                 fk_checks = bool(conn.exec_driver_sql("SELECT @@foreign_key_checks").scalar())
         return OpRecord(revision=revision, operation=operation, file=path, line=_caller_line(path),
                         columns=columns, foreign_key_checks=fk_checks)
+
+
+def _maker(row, makers: dict, by_column: dict) -> Optional[OpRecord]:
+    """The reported op that created the key a STATISTICS row belongs to: by its name, by its new
+    table, or by the new column it holds."""
+    table, index, column = row[0], row[1], row[2]
+    return makers.get((table, index)) or makers.get((table, None)) or by_column.get((table, column))
 
 
 def _caller_line(path: str) -> Optional[int]:
