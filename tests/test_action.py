@@ -355,7 +355,7 @@ def test_inputs_are_read_once_with_their_defaults(tmp_path):
                                          "Set it to a whole number of seconds, or leave it empty for 60"),
     # Nothing of the runner's outside the checkout is read or written.
     ({"INPUT_WORKING-DIRECTORY": ".."}, "input working-directory '..' is outside the workspace. Name a path"),
-    ({"INPUT_CONFIG": "../../alembic.ini"}, "input config '"),
+    ({"INPUT_CONFIG": "../../alembic.ini"}, "input config '../../alembic.ini' is outside the workspace"),
     ({"INPUT_CACHE-DIR": "/etc"}, "input cache-dir '/etc' is outside the workspace"),
 ])
 def test_bad_inputs_are_one_clear_line(tmp_path, change, message):

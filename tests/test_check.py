@@ -712,3 +712,19 @@ def test_base_ref_reports_a_changed_helper_also_when_the_snapshot_cache_skips_it
     for run in runs:
         assert [(f["code"], f["file"], f["revision"]) for f in json.loads(run.out)["findings"]] == [
             ("revision-edited", "blog/columns.py", "a0d100000001")], run.out
+
+
+def test_what_a_revision_uses_of_a_module_is_read_off_its_imports_and_attribute_chains():
+    from alembic_ci.gitbase import _changed_definitions, _uses
+
+    uses = _uses(b"import app.db.types\nimport json as j\nfrom blog.columns import audit\nfrom blog import sub\n"
+                 b"def upgrade():\n    app.db.types.GUID()\n    sub.helper()\n    j.dumps(1)\n")
+    # autogenerate's own import of a custom type: the longest imported module of the chain.
+    assert uses["app.db.types"] == {"GUID"} and uses["blog.columns"] == {"audit"}
+    assert uses["blog.sub"] == {"helper"} and uses["json"] == {"dumps"}
+
+    helper = b"AUDIT = [1]\nAUDIT += [2]\n\ndef audit():\n    return AUDIT\n\ndef other():\n    pass\n"
+    assert _changed_definitions(helper, helper.replace(b"[1]", b"[3]"), {"audit"}) == ["AUDIT"]
+    assert _changed_definitions(helper, helper.replace(b"[2]", b"[3]"), {"audit"}) == ["AUDIT"]
+    assert _changed_definitions(helper, helper.replace(b"pass", b"return 1"), {"audit"}) == []  # not used
+    assert _changed_definitions(helper, b"# moved\n" + helper + b"\ndef new():\n    pass\n", {"audit"}) == []

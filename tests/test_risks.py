@@ -25,7 +25,7 @@ for n in ('', '2', '3'):
     ]
 cols += [sa.Column('code', sa.String(63)), sa.Column('code2', sa.String(50)), sa.Column('code3', sa.String(100))]
 cols += [sa.Column('col_' + c, sa.Integer()) for c in 'abcde']
-cols += [sa.Column('remark', sa.String(100)), sa.Column('body', sa.Text()), sa.Column('body2', sa.Text()), sa.Column('url', sa.String(1000))]
+cols += [sa.Column('remark', sa.String(100)), sa.Column('body', sa.Text()), sa.Column('body2', sa.Text()), sa.Column('url', sa.String(1000)), sa.Column('url2', sa.String(1000))]
 op.create_table('shop', *cols, mysql_charset='utf8mb4')
 op.create_table('counter', sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True))
 for t in ('old_a', 'old_b', 'old_c', 'old_d'):
@@ -98,6 +98,13 @@ op.create_index('ix_body2', 'shop', ['body2'], mysql_length={'body2': 191})
 op.create_index('ix_url', 'shop', ['url'])  # alembic-ci: ignore[key-too-long]
 op.create_table('page', sa.Column('id', sa.Integer(), primary_key=True), sa.Column('url', sa.Text()), sa.UniqueConstraint('url', name='uq_page_url'))  # risky: key-too-long
 op.add_column('shop', sa.Column('slug', sa.String(1000), unique=True))  # risky: key-too-long
+op.create_unique_constraint(None, 'shop', ['url2'])  # risky: key-too-long unique-on-existing-table
+# Keys MySQL 8 makes too: a MEMORY table's hash keys, a spatial index, a prefix asked for in a batch.
+op.create_table('memo', sa.Column('id', sa.Integer(), primary_key=True), sa.Column('k', sa.String(20), index=True), mysql_engine='MEMORY')
+op.execute("CREATE TABLE geo (id INT PRIMARY KEY, g POINT NOT NULL)")  # alembic-ci: ignore[op-execute]
+op.create_index('ix_geo', 'geo', ['g'], mysql_prefix='SPATIAL')
+with op.batch_alter_table('shop') as batch_op:
+    batch_op.create_index('ix_body_batch', ['body'], mysql_length={'body': 100})
 
 op.execute("UPDATE shop SET note2 = 'x'")  # risky: op-execute
 op.execute("DELETE FROM shop WHERE id < 0")  # alembic-ci: ignore[op-execute]
@@ -160,7 +167,7 @@ def test_every_rule_fires_on_its_risky_op_only_at_its_line_with_the_users_names(
         "adds foreign key `fk_owner` from `shop` (owner_id) to `user` (id)",
         "adds foreign key from `shop` (owner4_id) to `user` (id)"]
     assert 'op.execute("SET foreign_key_checks = 0")' in fks[0]["detail"]
-    text_index, hashed, added = by_code["key-too-long"]
+    text_index, hashed, added, unnamed = by_code["key-too-long"]
     assert text_index["message"] == ("index `ix_body` on `shop` (body): MySQL 8 refuses it (error 1170: BLOB/TEXT "
                                      "column 'body' used in key specification without a key length)")
     assert "indexed only the first 768 characters of body" in text_index["detail"]
@@ -168,6 +175,7 @@ def test_every_rule_fires_on_its_risky_op_only_at_its_line_with_the_users_names(
     assert hashed["message"].startswith("index `uq_page_url` on `page` (url): MySQL 8 refuses it (error 1170")
     assert "hash-based unique index (USING HASH)" in hashed["detail"]
     assert added["message"].startswith("index `slug` on `shop` (slug): MySQL 8 refuses it (error 1071: Specified key")
+    assert unnamed["message"].startswith("index `url2` on `shop` (url2): MySQL 8 refuses it (error 1071")
     [execute] = by_code["op-execute"]
     assert "UPDATE shop SET note2 = 'x'" in execute["message"] and "cannot analyse" in execute["message"]
 

@@ -111,12 +111,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float, kind: type = flo
                           f"for {default:g}") from None
 
 
-def _inside(workspace: Path, value: str, name: str) -> Path:
+def _inside(workspace: Path, value: str, name: str, given: Optional[str] = None) -> Path:
     """A path input, relative to the workspace and inside it: the action reads and writes nothing
-    else of the runner's (and its comment names no runner path)."""
+    else of the runner's (and its comment names no runner path). ``given``: the input as written,
+    for the message, when ``value`` is built from it."""
     path = (workspace / value).resolve()
     if path != workspace and workspace not in path.parents:
-        raise ConfigError(f"input {name} {value!r} is outside the workspace",
+        raise ConfigError(f"input {name} {given if given is not None else value!r} is outside the workspace",
                           "name a path inside the repository's checkout")
     return path
 
@@ -128,7 +129,7 @@ def read_config(env: Mapping[str, str]) -> ActionConfig:
         raise ConfigError(f"working-directory {_input(env, 'working-directory')!r} is not a directory "
                           f"of the workspace", "set it relative to the repository root, e.g. services/api")
     config = _input(env, "config", "alembic.ini")
-    _inside(workspace, str(working_directory / config), "config")
+    _inside(workspace, str(working_directory / config), "config", given=config)
     event_name = env.get("GITHUB_EVENT_NAME", "")
     event = _read_event(env.get("GITHUB_EVENT_PATH", ""), required=event_name in PR_EVENTS)
     pull_request, base_sha, head_sha = None, None, None
@@ -267,7 +268,8 @@ def _pull_request_checked_out(config: ActionConfig) -> None:
             "nothing of the pull request",
             "run alembic-ci on `pull_request` (for pull requests from forks, post the comment from a "
             "`workflow_run` workflow, as the README shows); checking out a pull request's code under "
-            "pull_request_target runs it with a write token")
+            "pull_request_target runs it with a write token. (A merge commit checked out without "
+            "`fetch-depth: 0` shows no parents either.)")
 
 
 def install_command(value: str, directory: Path) -> Union[list, str, None]:

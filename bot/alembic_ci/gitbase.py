@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
+import importlib.machinery
 import io
 import subprocess
 import sys
@@ -154,78 +154,111 @@ def helpers_edited(graph: Graph, base: BaseCommit, settings: Settings) -> list[F
     from a module, or read as its attributes), changed or removed by the tree under check, with
     what they use in turn in that module: the revisions already ran with the old code on every
     deployed database, so the change reaches none of them. Anything else in those modules (a
-    model, a helper for the new revision) may change freely."""
+    model, a helper for the new revision) may change freely. Each module is compared once."""
     if "revision-edited" in settings.ignore:
         return []
-    order = [s.revision for s in graph.script.walk_revisions()][::-1]  # the oldest user of a module first
-    findings, seen = [], set()
+    order = [s.revision for s in graph.script.walk_revisions()][::-1]  # oldest first
+    users: dict = {}  # module -> {name it uses: the oldest base revision using it}
     for rev in (rev for rev in order if rev in base.revisions):
         for module, names in _uses(Path(graph.files[rev].path).read_bytes()).items():
-            path = _module_file(module)
-            if path is None or path in seen:
-                continue
-            old = base.source(path)
-            changed = _changed_definitions(old, path.read_bytes(), names) if old is not None else None
-            if not changed:
-                continue  # the same, or new since the base (then its importer is edited)
-            seen.add(path)
-            listed = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-            findings.append(Finding(
-                "revision-edited", _severity("revision-edited", settings),
-                f"edits {listed}, which revision {rev} of the base commit uses",
-                file=relpath(path), revision=rev,
-                detail=f"A database already at {rev} ran the old code, and `alembic upgrade` never runs {rev} "
-                       "again: put the change in a new revision, and keep what the old revisions use as it was "
-                       "(a copy in the revision file, or a new name for the new code).",
-            ))
+            for name in names:
+                users.setdefault(module, {}).setdefault(name, rev)
+    findings, seen = [], set()
+    for module, names in users.items():
+        path = _module_file(module)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        old = base.source(path)
+        changed = _changed_definitions(old, path.read_bytes(), names) if old is not None else None
+        if not changed:
+            continue  # the same, or new since the base (then its importer is edited)
+        # The oldest revision using what changed (the names are in the order of their first users).
+        statements = _top_level(old)
+        rev = next(user for name, user in names.items()
+                   if set(_definitions_of(statements, {name}).values()) & set(changed))
+        listed = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        findings.append(Finding(
+            "revision-edited", _severity("revision-edited", settings),
+            f"edits {listed}, which revision {rev} of the base commit uses",
+            file=relpath(path), revision=rev,
+            detail=f"A database already at {rev} ran the old code, and `alembic upgrade` never runs {rev} "
+                   "again: put the change in a new revision, and keep what the old revisions use as it was "
+                   "(a copy in the revision file, or a new name for the new code).",
+        ))
     return findings
 
 
 def _uses(source: bytes) -> dict:
     """module -> the names a revision file uses of it: imported from it (`from m import a`), or
-    read as its attributes (`import m` ... `m.a`). A name imported from a package may be a
-    submodule: its attributes are read as that module's."""
+    read as its attributes (`import a.b` ... `a.b.f`, the longest imported module of the chain).
+    A name imported from a package may be a submodule: its attributes are read as that module's."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError):
         return {}
     uses: dict = {}
-    bound = {}  # local name -> the module it may be
+    bound = {}  # local name -> the module it stands for
+    modules = set()  # every module the file imports, dotted
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
                 uses.setdefault(node.module, set()).add(alias.name)
                 bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                modules.add(f"{node.module}.{alias.name}")
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 bound[alias.asname or alias.name.partition(".")[0]] = alias.name if alias.asname \
                     else alias.name.partition(".")[0]
+                modules.add(alias.name)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound:
-            uses.setdefault(bound[node.value.id], set()).add(node.attr)
+        chain = _chain(node)
+        if not chain or chain[0] not in bound:
+            continue
+        dotted = bound[chain[0]].split(".") + chain[1:]
+        for end in range(len(dotted) - 1, 0, -1):  # the longest imported module, then the name read off it
+            if ".".join(dotted[:end]) in modules or end == len(bound[chain[0]].split(".")):
+                uses.setdefault(".".join(dotted[:end]), set()).add(dotted[end])
+                break
     return uses
+
+
+def _chain(node: ast.AST) -> list:
+    """["a", "b", "c"] for the expression a.b.c; [] for anything else."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return [node.id, *reversed(parts)] if isinstance(node, ast.Name) and parts else []
 
 
 def _module_file(name: str) -> Optional[Path]:
     """The source file of one of the project's modules; None for an installed package, the standard
-    library, or a name that is no module. Found without running it where it is not loaded yet (after
-    a snapshot restore, a module the base's revisions import inside upgrade() is not)."""
+    library, or a name that is no module. Looked up without running anything where it is not loaded
+    yet (after a snapshot restore, a module the base's revisions import inside upgrade() is not)."""
     module = sys.modules.get(name)
     if module is not None:
         file = getattr(module, "__file__", None)
     else:
-        try:
-            spec = importlib.util.find_spec(name)
-        except Exception:  # noqa: BLE001 - not a module ("a.b" where a is no package), or its parent fails
-            return None
-        file = spec.origin if spec is not None else None
+        search, file = None, None
+        for depth, part in enumerate(name.split("."), 1):
+            parent = sys.modules.get(".".join(name.split(".")[:depth]))
+            if parent is not None and depth < name.count(".") + 1:
+                search = getattr(parent, "__path__", None)
+                continue
+            spec = importlib.machinery.PathFinder.find_spec(part, search)
+            if spec is None:
+                return None
+            search, file = spec.submodule_search_locations, spec.origin
+            if search is None and depth < name.count(".") + 1:
+                return None  # a module's attribute, not a submodule
     if not isinstance(file, str) or not file.endswith(".py"):
         return None
     path = Path(file).resolve()
     return None if {"site-packages", "dist-packages"} & set(path.parts) else path
 
 
-def _changed_definitions(old: bytes, new: bytes, names: set) -> Optional[list]:
+def _changed_definitions(old: bytes, new: bytes, names) -> Optional[list]:
     """Of ``old``'s top-level definitions named ``names``, and those they use in turn, the ones
     ``new`` changed or removed ("audit()", "SIZES"); None when either does not parse. Comments,
     layout and the docstring are no change."""
@@ -233,24 +266,31 @@ def _changed_definitions(old: bytes, new: bytes, names: set) -> Optional[list]:
         before, after = _top_level(old), _top_level(new)
     except (SyntaxError, ValueError, RecursionError):
         return None
-    binds = {bound: key for key, (_, _, node) in before.items() for bound in _bound(node)}
+    return [label for key, label in _definitions_of(before, names).items()
+            if after.get(key, (None, None, None))[1] != before[key][1]]
+
+
+def _definitions_of(statements: dict, names) -> dict:
+    """key -> label of the top-level statements binding ``names``, and of those they use in turn,
+    in the order of the file."""
+    binds = {bound: key for key, (_, _, nodes) in statements.items() for node in nodes for bound in _bound(node)}
     wanted = [binds[n] for n in sorted(names) if n in binds]
-    closure: dict = {}
+    closure: set = set()
     while wanted:
         key = wanted.pop()
         if key in closure:
             continue
-        closure[key] = before[key]
-        wanted.extend(binds[n.id] for n in ast.walk(before[key][2]) if isinstance(n, ast.Name) and n.id in binds)
-    return [label for key, (label, code, _) in sorted(closure.items(), key=lambda item: item[1][2].lineno)
-            if after.get(key, (None, None, None))[1] != code]
+        closure.add(key)
+        wanted.extend(binds[n.id] for node in statements[key][2] for n in ast.walk(node)
+                      if isinstance(n, ast.Name) and n.id in binds)
+    return {key: statements[key][0] for key in sorted(closure, key=lambda k: statements[k][2][0].lineno)}
 
 
 def _top_level(source: bytes) -> dict:
-    """key -> (label, code, node) of each top-level statement: a definition under its name, an
-    import under each name it imports; anything else (a call) under its code, so that it matches
-    itself wherever it moved."""
-    statements = {}
+    """key -> (label, code, nodes) of the top-level statements: a definition under its name (with
+    the `+=` that extend it), an import under each name it imports; anything else (a call) under
+    its code, so that it matches itself wherever it moved."""
+    statements: dict = {}
     for node in _body(source):
         if isinstance(node, (ast.Import, ast.ImportFrom)):  # each name on its own: adding one changes nothing
             origin = f"from {'.' * node.level}{node.module or ''} " if isinstance(node, ast.ImportFrom) else ""
@@ -258,7 +298,7 @@ def _top_level(source: bytes) -> dict:
                 key = f"{origin}import {alias.name} as {alias.asname or alias.name}"
                 one = ast.ImportFrom(module=node.module, names=[alias], level=node.level) \
                     if isinstance(node, ast.ImportFrom) else ast.Import(names=[alias])
-                statements[key] = (f"the import of {alias.asname or alias.name}", key, ast.copy_location(one, node))
+                statements[key] = (f"the import of {alias.asname or alias.name}", key, [ast.copy_location(one, node)])
             continue
         code = ast.dump(node)
         names = _bound(node)
@@ -268,7 +308,11 @@ def _top_level(source: bytes) -> dict:
             key = label = names[0]
         else:
             key, label = code, f"the statement at line {node.lineno}"
-        statements[key] = (label, code, node)
+        if key in statements:  # SIZES = [...] then SIZES += [...]: one definition
+            label, before, nodes = statements[key]
+            statements[key] = (label, before + "\n" + code, nodes + [node])
+        else:
+            statements[key] = (label, code, [node])
     return statements
 
 

@@ -101,39 +101,34 @@ class OperationWatch:
     def read_keys(self, conn) -> None:
         """On MariaDB, the keys the reported ops created as MySQL 8 cannot: MariaDB shortens a key
         MySQL 8 refuses (a TEXT column without a prefix length, more than 3072 bytes) to a prefix,
-        or makes a unique one a hash (USING HASH), and runs on. One query, after the replay."""
-        makers = {}  # (table, key name; None: every key of a table the op created) -> its record
-        by_column = {}  # (table, a column the op added) -> its record: every key holding that column is new
-        for record in self.records:
-            op = record.operation
-            if isinstance(op, (alembic_ops.CreateIndexOp, alembic_ops.CreateUniqueConstraintOp)):
-                name = op.index_name if isinstance(op, alembic_ops.CreateIndexOp) else op.constraint_name
-                if name is not None:  # unnamed (the server names it): not told from the table's older keys
-                    makers[(op.table_name, name)] = record
-            elif isinstance(op, alembic_ops.CreateTableOp):
-                makers[(op.table_name, None)] = record
-            elif isinstance(op, alembic_ops.AddColumnOp):  # Column(..., unique=True) / index=True
-                by_column[(op.table_name, op.column.name)] = record
-        if not (makers or by_column) or not getattr(conn.dialect, "is_mariadb", False):
+        or makes a unique one a hash (USING HASH), and runs on. One query after the replay, and
+        one more for the InnoDB tables among those keys (a MEMORY table's keys are hashes anyway)."""
+        makers = _key_makers(self.records)
+        if not makers or not getattr(conn.dialect, "is_mariadb", False):
             return
         try:
-            # Not joined with COLUMNS: that costs ~15 ms on 250 tables, the rows it would type are rare.
             rows = conn.execute(sa.text(
                 "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME, SUB_PART, INDEX_TYPE FROM information_schema.STATISTICS "
-                "WHERE TABLE_SCHEMA = DATABASE() AND (SUB_PART IS NOT NULL OR INDEX_TYPE = 'HASH') "
-                "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX")).all()
-            rows = [row for row in rows if _maker(row, makers, by_column) is not None]
-            tables = sorted({row[0] for row in rows})
-            columns = sa.text("SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
-                              "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN :tables").bindparams(
+                "WHERE TABLE_SCHEMA = DATABASE() AND ((SUB_PART IS NOT NULL AND INDEX_TYPE = 'BTREE') "
+                "OR (INDEX_TYPE = 'HASH' AND NON_UNIQUE = 0)) ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX")).all()
+            keys: dict = {}  # (table, key) -> its rows
+            for row in rows:
+                keys.setdefault((row[0], row[1]), []).append(row)
+            found = {key: parts for key, parts in keys.items() if _maker(key, parts, makers) is not None}
+            tables = sorted({table for table, _ in found})
+            columns = sa.text(
+                "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE FROM information_schema.COLUMNS c JOIN "
+                "information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
+                "WHERE c.TABLE_SCHEMA = DATABASE() AND t.ENGINE = 'InnoDB' AND c.TABLE_NAME IN :tables").bindparams(
                 sa.bindparam("tables", expanding=True))
             types = {(t, c): kind for t, c, kind in conn.execute(columns, {"tables": tables})} if tables else {}
         except sa.exc.DBAPIError:  # the server went away during the replay, which reports it
             return
-        for row in rows:
-            table, index, column, sub_part, index_type = row
-            kind = types.get((table, column), "").lower()
-            _maker(row, makers, by_column).indexes.append(IndexPart(index, column, kind, sub_part, index_type == "HASH"))
+        for key, parts in found.items():
+            if all((table, column) in types for table, _, column, _, _ in parts):  # InnoDB
+                _maker(key, parts, makers).indexes.extend(
+                    IndexPart(index, column, types[(table, column)].lower(), sub_part, index_type == "HASH")
+                    for table, index, column, sub_part, index_type in parts)
 
     def _before(self, operations, operation) -> OpRecord:
         revision = self._capture.revision
@@ -153,11 +148,38 @@ class OperationWatch:
                         columns=columns, foreign_key_checks=fk_checks)
 
 
-def _maker(row, makers: dict, by_column: dict) -> Optional[OpRecord]:
-    """The reported op that created the key a STATISTICS row belongs to: by its name, by its new
-    table, or by the new column it holds."""
-    table, index, column = row[0], row[1], row[2]
-    return makers.get((table, index)) or makers.get((table, None)) or by_column.get((table, column))
+def _key_makers(records: list) -> dict:
+    """What tells the key an op created: ("name", table, key name), ("columns", table, the key's
+    columns) for one the server names, ("column", table, a column the op added: every key holding
+    it is new) -> the op's record."""
+    makers = {}
+    for record in records:
+        op = record.operation
+        if isinstance(op, alembic_ops.CreateTableOp):
+            table = op.to_table()
+            keys = [*table.indexes, *(c for c in table.constraints if isinstance(c, sa.UniqueConstraint))]
+        elif isinstance(op, alembic_ops.CreateIndexOp):
+            keys = [op.to_index()]
+        elif isinstance(op, alembic_ops.CreateUniqueConstraintOp):
+            keys = [op.to_constraint()]
+        elif isinstance(op, alembic_ops.AddColumnOp):  # Column(..., unique=True) / index=True
+            makers[("column", op.table_name, op.column.name)] = record
+            continue
+        else:
+            continue
+        for key in keys:
+            if isinstance(key.name, str) and key.name:
+                makers[("name", op.table_name, str(key.name))] = record
+            else:
+                makers[("columns", op.table_name, tuple(c.name for c in key.columns))] = record
+    return makers
+
+
+def _maker(key: tuple, parts: list, makers: dict) -> Optional[OpRecord]:
+    """The reported op that created the key (table, name) whose STATISTICS rows are ``parts``."""
+    table, name = key
+    return (makers.get(("name", table, name)) or makers.get(("columns", table, tuple(p[2] for p in parts)))
+            or next((makers[("column", table, p[2])] for p in parts if ("column", table, p[2]) in makers), None))
 
 
 def _caller_line(path: str) -> Optional[int]:

@@ -303,9 +303,13 @@ def _type_change(op, column: ColumnState, record: OpRecord, server: str) -> Opti
         how = (f"MySQL narrows a column by copying `{t}`, and values that no longer fit make the ALTER fail "
                f"in strict mode (or are truncated without it)")
         verb = "narrows"
-        check = (f"First check that production's values fit: SELECT COUNT(*) FROM {t} WHERE CHAR_LENGTH({c}) > "
-                 f"{new_len}\n" if new_len is not None else
-                 f"First check that production's values fit the new type: SELECT MIN({c}), MAX({c}) FROM {t}\n")
+        if new_len is not None:
+            query = f"SELECT COUNT(*) FROM {t} WHERE CHAR_LENGTH({c}) > {new_len}"
+        elif old_sql.split()[0].split("(")[0] in _TEXT_RANK:  # TEXT types hold bytes: their size, not their order
+            query = f"SELECT MAX(LENGTH({c})) FROM {t}"
+        else:
+            query = f"SELECT MIN({c}), MAX({c}) FROM {t}"
+        check = f"First check that production's values fit: {query}\n"
     else:
         how = f"MySQL changes a column's type by copying `{t}`"
         verb = "changes"
@@ -333,16 +337,34 @@ _TEXT_TYPES = {"tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob",
 
 
 def _keys_mysql_refuses(record: OpRecord) -> Iterator[Hit]:
-    """Keys MariaDB made other than asked (a prefix, a hash) where MySQL 8 fails the statement."""
-    sql = "\n".join(s.sql for s in record.statements)
+    """Keys MariaDB made other than the op asked (a prefix, a hash) where MySQL 8 fails the statement."""
+    lengths, hashed = _asked(record.operation)
     by_index: dict = {}
     for part in record.indexes:
-        asked = re.search(rf"`?{re.escape(part.column)}`?\s*\(\s*{part.sub_part}\s*\)", sql) \
-            if part.sub_part else None
-        if (part.hash and not re.search(r"\bUSING\s+HASH\b", sql, re.IGNORECASE)) or (part.sub_part and not asked):
+        if (part.hash and not hashed) or (part.sub_part and lengths.get(part.column) != part.sub_part):
             by_index.setdefault(part.index, []).append(part)
     for index, parts in by_index.items():
         yield _key_too_long(record.operation.table_name, index, parts)
+
+
+def _asked(op) -> tuple:
+    """({column: the prefix length the op asked for}, whether it asked for USING HASH), from its
+    mysql_length/mysql_using (or mariadb_) arguments."""
+    if isinstance(op, ops.CreateIndexOp):
+        indexes = [op.to_index()]
+    elif isinstance(op, ops.CreateTableOp):
+        indexes = list(op.to_table().indexes)
+    else:
+        return {}, False
+    lengths, hashed = {}, False
+    for index in indexes:
+        for dialect in ("mysql", "mariadb"):
+            options = index.dialect_options[dialect]
+            length, using = options.get("length"), options.get("using")
+            columns = [c.name for c in index.columns]
+            lengths.update(length if isinstance(length, dict) else {c: length for c in columns} if length else {})
+            hashed = hashed or str(using or "").lower() == "hash"
+    return lengths, hashed
 
 
 def _key_too_long(table: str, index: str, parts: list) -> Hit:
