@@ -24,6 +24,7 @@ from .server import ASYNC_DRIVERS, describe, server_error
 from .snapshot import commit
 
 # MySQL error numbers worth a sentence of their own.
+_OWN = os.path.dirname(os.path.abspath(__file__)) + os.sep  # alembic-ci's own frames, left out of call stacks
 _HINTS = {
     1146: "The history cannot upgrade from an empty database: this revision expects a table that no "
           "earlier revision creates (often one the application created itself). Add a revision that "
@@ -34,7 +35,8 @@ _HINTS = {
           "A migration that hangs here hangs at deploy too; if it is only slow on big data, raise the timeout.",
     1265: "Rows an earlier migration inserted do not fit the new definition (a NULL where the column "
           "becomes NOT NULL, a value longer than the new length): production's rows will not either. Fix "
-          "them first in this migration (UPDATE ... SET col = <default> WHERE col IS NULL), then change the column.",
+          "them first in this migration (UPDATE ... SET col = <default> WHERE col IS NULL), then change "
+          "the column.",
     1005: "MySQL could not create the foreign key: the referencing and referenced columns must have "
           "the same type, length, signedness and charset, and the referenced column needs an index.",
 }
@@ -290,9 +292,6 @@ def _trace_from(exc: BaseException, path: Optional[str]) -> Optional[str]:
     shown = [traceback.FrameSummary(_shown_path(f.filename), f.lineno, f.name, line=f.line)
              for f in frames[inside[0]:] if f.filename != "<string>" and not f.filename.startswith(_OWN)]
     return "".join(traceback.format_list(shown) + traceback.format_exception_only(type(exc), exc)).rstrip()
-
-
-_OWN = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _shown_path(filename: str) -> str:
