@@ -240,17 +240,19 @@ def _module_file(name: str) -> Optional[Path]:
     if module is not None:
         file = getattr(module, "__file__", None)
     else:
+        parts = name.split(".")
         search, file = None, None
-        for depth, part in enumerate(name.split("."), 1):
-            parent = sys.modules.get(".".join(name.split(".")[:depth]))
-            if parent is not None and depth < name.count(".") + 1:
-                search = getattr(parent, "__path__", None)
+        for depth, part in enumerate(parts, 1):
+            last = depth == len(parts)
+            loaded = sys.modules.get(".".join(parts[:depth]))
+            if loaded is not None and not last:  # a package already imported: look inside it
+                search = getattr(loaded, "__path__", None)
                 continue
             spec = importlib.machinery.PathFinder.find_spec(part, search)
             if spec is None:
                 return None
             search, file = spec.submodule_search_locations, spec.origin
-            if search is None and depth < name.count(".") + 1:
+            if search is None and not last:
                 return None  # a module's attribute, not a submodule
     if not isinstance(file, str) or not file.endswith(".py"):
         return None

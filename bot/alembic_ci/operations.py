@@ -103,19 +103,25 @@ class OperationWatch:
         MySQL 8 refuses (a TEXT column without a prefix length, more than 3072 bytes) to a prefix,
         or makes a unique one a hash (USING HASH), and runs on. One query after the replay, and
         one more for the InnoDB tables among those keys (a MEMORY table's keys are hashes anyway)."""
-        makers = _key_makers(self.records)
-        if not makers or not getattr(conn.dialect, "is_mariadb", False):
+        if not self.records or not getattr(conn.dialect, "is_mariadb", False):
             return
         try:
             rows = conn.execute(sa.text(
                 "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME, SUB_PART, INDEX_TYPE FROM information_schema.STATISTICS "
                 "WHERE TABLE_SCHEMA = DATABASE() AND ((SUB_PART IS NOT NULL AND INDEX_TYPE = 'BTREE') "
                 "OR (INDEX_TYPE = 'HASH' AND NON_UNIQUE = 0)) ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX")).all()
+            if not rows:  # the usual case: no shortened or hashed key at all
+                return
+            makers = _key_makers(self.records)
             keys: dict = {}  # (table, key) -> its rows
             for row in rows:
                 keys.setdefault((row[0], row[1]), []).append(row)
-            found = {key: parts for key, parts in keys.items() if _maker(key, parts, makers) is not None}
-            tables = sorted({table for table, _ in found})
+            found = []  # (the op's record, the key's rows)
+            for key, parts in keys.items():
+                maker = _maker(key, parts, makers)
+                if maker is not None:
+                    found.append((maker, parts))
+            tables = sorted({parts[0][0] for _, parts in found})
             columns = sa.text(
                 "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE FROM information_schema.COLUMNS c JOIN "
                 "information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
@@ -124,9 +130,9 @@ class OperationWatch:
             types = {(t, c): kind for t, c, kind in conn.execute(columns, {"tables": tables})} if tables else {}
         except sa.exc.DBAPIError:  # the server went away during the replay, which reports it
             return
-        for key, parts in found.items():
+        for maker, parts in found:
             if all((table, column) in types for table, _, column, _, _ in parts):  # InnoDB
-                _maker(key, parts, makers).indexes.extend(
+                maker.indexes.extend(
                     IndexPart(index, column, types[(table, column)].lower(), sub_part, index_type == "HASH")
                     for table, index, column, sub_part, index_type in parts)
 

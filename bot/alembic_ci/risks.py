@@ -338,6 +338,8 @@ _TEXT_TYPES = {"tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob",
 
 def _keys_mysql_refuses(record: OpRecord) -> Iterator[Hit]:
     """Keys MariaDB made other than the op asked (a prefix, a hash) where MySQL 8 fails the statement."""
+    if not record.indexes:
+        return
     lengths, hashed = _asked(record.operation)
     by_index: dict = {}
     for part in record.indexes:
